@@ -1,0 +1,4 @@
+"""Conveyor project configuration: settings, the Celery app, URLs."""
+from config.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,185 @@
+"""Django settings for Conveyor. Every value comes from `config.env`."""
+from __future__ import annotations
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config import env
+
+BASE_DIR = env.BASE_DIR
+VAR_DIR = env.VAR_DIR
+
+DEV_SECRET_KEY = "conveyor-development-key-never-use-in-production"
+SECRET_KEY = env.env_str("SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env.env_bool("DEBUG", True)
+ENVIRONMENT = env.env_str("CONVEYOR_ENV", "development")
+if ENVIRONMENT == "production":
+    if DEBUG:
+        raise ImproperlyConfigured("CONVEYOR_ENV=production refuses DEBUG=1: set DEBUG=0.")
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "CONVEYOR_ENV=production needs its own SECRET_KEY of at least 32 characters."
+        )
+ALLOWED_HOSTS = env.env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "jobs",
+    "handlers",
+    "scheduler",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------------------
+DATABASE_URL = env.database_url()
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite locks the whole file for writes: WAL lets readers run beside the writer, and
+    # IMMEDIATE transactions take the write lock up front instead of failing on upgrade.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests run real worker processes, which cannot see an in-memory database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "conveyor": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO"), "propagate": False},
+    },
+}
+
+# --- Celery -------------------------------------------------------------------------------
+REDIS_URL = env.redis_url()
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_TRACK_STARTED = False
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# A worker that lost Redis must not keep running tasks whose messages Redis will hand out
+# again; the Job row (heartbeat + rescuer) decides what runs next.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    # Job priority 1 (most urgent) .. 10 maps onto broker priority 0 .. 9.
+    "priority_steps": list(range(10)),
+    "queue_order_strategy": "priority",
+    "sep": ":",
+    "socket_timeout": 10,
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+    "health_check_interval": 25,
+    "retry_on_timeout": True,
+}
+CELERY_RESULT_EXPIRES = None  # pruned by the platform's clean-up, not by celery.backend_cleanup
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Keep DB connections across tasks (Celery's Django fix-up otherwise closes them after each).
+CELERY_DB_REUSE_MAX = env.env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
+
+# --- Conveyor's own settings (read through jobs.conf.jobs_settings) -------------------------
+JOBS_MAX_PAYLOAD_BYTES = env.env_int("JOBS_MAX_PAYLOAD_BYTES", 1024 * 1024, minimum=1)
+JOBS_DEFAULT_QUEUE = env.env_str("JOBS_DEFAULT_QUEUE", "default")
+JOBS_DEFAULT_PRIORITY = env.env_int("JOBS_DEFAULT_PRIORITY", 5, minimum=1, maximum=10)
+JOBS_DEFAULT_MAX_ATTEMPTS = env.env_int("JOBS_DEFAULT_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
+JOBS_BACKOFF_BASE = env.env_float("JOBS_BACKOFF_BASE", 5.0, minimum=0)
+JOBS_BACKOFF_FACTOR = env.env_float("JOBS_BACKOFF_FACTOR", 5.0, minimum=1)
+JOBS_BACKOFF_MAX = env.env_float("JOBS_BACKOFF_MAX", 6 * 3600.0, minimum=0)
+JOBS_BACKOFF_JITTER = env.env_bool("JOBS_BACKOFF_JITTER", False)
+JOBS_BROKER_COUNTDOWN_MAX = env.env_float("JOBS_BROKER_COUNTDOWN_MAX", 300.0, minimum=0)
+JOBS_HEARTBEAT_INTERVAL = env.env_float("JOBS_HEARTBEAT_INTERVAL", 5.0, minimum=0.1)
+JOBS_HEARTBEAT_TIMEOUT = env.env_float("JOBS_HEARTBEAT_TIMEOUT", 30.0, minimum=0.5)
+JOBS_RESCUE_INTERVAL = env.env_float("JOBS_RESCUE_INTERVAL", 15.0, minimum=0.5)
+JOBS_MAX_RESCUES = env.env_int("JOBS_MAX_RESCUES", 3, minimum=0)
+JOBS_SWEEP_INTERVAL = env.env_float("JOBS_SWEEP_INTERVAL", 15.0, minimum=0.5)
+JOBS_SWEEP_UNCLAIMED_AFTER = env.env_float("JOBS_SWEEP_UNCLAIMED_AFTER", 120.0, minimum=0.5)
+JOBS_PROGRESS_MIN_INTERVAL = env.env_float("JOBS_PROGRESS_MIN_INTERVAL", 1.0, minimum=0)
+JOBS_SHUTDOWN_GRACE = env.env_float("JOBS_SHUTDOWN_GRACE", 25.0, minimum=0)
+JOBS_PUBLISH_MAX_RETRIES = env.env_int("JOBS_PUBLISH_MAX_RETRIES", 2, minimum=0)
+JOBS_HANDLER_MODULES = env.env_list("JOBS_HANDLER_MODULES", ["handlers.demo"])
+
+FLOWER_BASIC_AUTH = env.env_str("FLOWER_BASIC_AUTH", "")
+
+# The platform's own periodic tasks run on their own queue, so that a backlog of user jobs
+# never delays the rescuer or the sweeper. Expiry drops ticks that no worker took in time.
+JOBS_SYSTEM_QUEUE = env.env_str("JOBS_SYSTEM_QUEUE", "system")
+CELERY_TASK_ROUTES = {
+    "jobs.rescue_stale_jobs": {"queue": JOBS_SYSTEM_QUEUE},
+    "jobs.sweep_unclaimed_jobs": {"queue": JOBS_SYSTEM_QUEUE},
+}
+CELERY_BEAT_SCHEDULE = {
+    "jobs:rescue-stale": {
+        "task": "jobs.rescue_stale_jobs",
+        "schedule": JOBS_RESCUE_INTERVAL,
+        "options": {"queue": JOBS_SYSTEM_QUEUE, "expires": JOBS_RESCUE_INTERVAL},
+    },
+    "jobs:sweep-unclaimed": {
+        "task": "jobs.sweep_unclaimed_jobs",
+        "schedule": JOBS_SWEEP_INTERVAL,
+        "options": {"queue": JOBS_SYSTEM_QUEUE, "expires": JOBS_SWEEP_INTERVAL},
+    },
+}

@@ -1,0 +1,92 @@
+"""JobContext: everything a handler may know of and do to the job it runs.
+
+The runner gives the context a `JobChannel` that talks to the Job record; a handler sees only
+its input, the attempt number, and three verbs: progress, log and check_cancelled.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from handlers.errors import JobCancelled
+
+logger = logging.getLogger("conveyor.handlers")
+
+
+class JobChannel(Protocol):
+    def write_progress(self, percent: int, message: str) -> bool:
+        """Store progress; True when a cancel has been requested."""
+
+    def cancel_requested(self) -> bool:
+        """True when a cancel has been requested."""
+
+
+class JobContext:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        job_type: str,
+        input: dict[str, Any],
+        attempt: int,
+        max_attempts: int,
+        channel: JobChannel,
+        progress_min_interval: float = 1.0,
+        cancel_check_interval: float = 0.5,
+    ) -> None:
+        self.job_id = job_id
+        self.type = job_type
+        self.input = input
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self._channel = channel
+        self._progress_min_interval = progress_min_interval
+        self._cancel_check_interval = cancel_check_interval
+        self._last_write = float("-inf")
+        self._last_cancel_check = float("-inf")
+        self._pending: tuple[int, str] | None = None
+        # set by the heartbeat thread when it sees a cancel request
+        self.cancel_event = threading.Event()
+        self.logger = logging.LoggerAdapter(
+            logger, {"job_id": job_id, "job_type": job_type, "attempt": attempt}
+        )
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Report progress (0-100). Writes are throttled; 100 is always written.
+
+        Raises JobCancelled once a cancel was requested.
+        """
+        pct = max(0, min(100, int(percent)))
+        now = time.monotonic()
+        if pct >= 100 or now - self._last_write >= self._progress_min_interval:
+            self._last_write = now
+            self._pending = None
+            if self._channel.write_progress(pct, message[:500]):
+                self.cancel_event.set()
+        else:
+            self._pending = (pct, message[:500])
+        self.check_cancelled()
+
+    def flush_progress(self) -> None:
+        """Write the last throttled progress report, if any (the runner calls it at the end)."""
+        if self._pending is not None:
+            pct, message = self._pending
+            self._pending = None
+            self._channel.write_progress(pct, message)
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled if a cancel was requested; cheap enough to call in a loop."""
+        if self.cancel_event.is_set():
+            raise JobCancelled(self.job_id)
+        now = time.monotonic()
+        if now - self._last_cancel_check >= self._cancel_check_interval:
+            self._last_cancel_check = now
+            if self._channel.cancel_requested():
+                self.cancel_event.set()
+                raise JobCancelled(self.job_id)
+
+    def log(self, message: str, *args: Any, level: int = logging.INFO) -> None:
+        """Log a line tagged with the job's id, type and attempt."""
+        self.logger.log(level, f"job {self.job_id} [{self.type} attempt {self.attempt}] {message}", *args)

@@ -1,0 +1,33 @@
+"""What a handler raises to steer the retry policy.
+
+1. `RetryableError`: this attempt failed, try again (after `delay` seconds if given, else the
+   type's backoff) while attempts are left.
+2. `PermanentError`: fail the job now, whatever attempts are left.
+3. Any other exception is treated as retryable.
+4. `JobCancelled` is raised *into* the handler by `ctx.progress()` / `ctx.check_cancelled()`
+   once a user asked to cancel; let it propagate and the job ends cancelled.
+"""
+from __future__ import annotations
+
+
+class RetryableError(Exception):
+    def __init__(self, message: str = "", *, delay: float | None = None) -> None:
+        self.delay = delay
+        super().__init__(message)
+
+
+class PermanentError(Exception):
+    pass
+
+
+class JobCancelled(Exception):
+    def __init__(self, job_id: object) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} was cancelled")
+
+
+class WorkerStopping(BaseException):
+    """Raised into a running handler when its worker's shutdown grace period is over.
+
+    A BaseException so that a handler's `except Exception` cannot swallow it.
+    """

@@ -1,0 +1,45 @@
+"""The platform's errors. Each message names the ids, values and states involved."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConveyorError(Exception):
+    """Base of every error the platform raises on purpose."""
+
+
+class JobNotFound(ConveyorError):
+    def __init__(self, job_id: Any) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} does not exist")
+
+
+class InvalidJobTransition(ConveyorError):
+    def __init__(self, job_id: Any, current: str, target: str, reason: str = "") -> None:
+        self.job_id = job_id
+        self.current = current
+        self.target = target
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"job {job_id} is {current} and cannot become {target}{detail}")
+
+
+class JobValidationError(ConveyorError):
+    """Bad input for a job; `field` names what was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class UnknownJobType(JobValidationError):
+    def __init__(self, job_type: str, known: list[str]) -> None:
+        self.job_type = job_type
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__("type", f"unknown job type {job_type!r}; registered types: {listed}")
+
+
+class PayloadTooLarge(JobValidationError):
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__("input", f"payload is {size} bytes, over the limit of {limit} bytes")

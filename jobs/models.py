@@ -1,0 +1,157 @@
+"""The Job record, one JobAttempt per execution, and the tenancy a job is scoped to.
+
+Only `jobs.services` writes a Job; read through `jobs.selectors`.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.states import JobStatus
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        ADMIN = "admin", "Admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class Project(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="projects", null=True, blank=True
+    )
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=100)
+    queue = models.CharField(max_length=100, default="default")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=500, blank=True, default="")
+    input = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    error_traceback = models.TextField(blank=True, default="")
+    # 1 is the most urgent, 10 the least (as Celery's Redis priorities and BullMQ).
+    priority = models.PositiveSmallIntegerField(default=5)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    rescues = models.PositiveSmallIntegerField(default=0)
+    dedup_key = models.CharField(max_length=255, null=True, blank=True)
+    # Every published message carries the token; a claim must match it, so messages from
+    # before a retry, rescue or republish do nothing.
+    token = models.UUIDField(default=uuid.uuid4)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    project = models.ForeignKey(Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    worker = models.CharField(max_length=255, blank=True, default="")
+    run_at = models.DateTimeField(null=True, blank=True)
+    # When the last message was handed to the broker; NULL while the job is held in the
+    # database (a long delay, or a publish that failed) for the sweeper to publish.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    estimated_duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    actual_duration = models.FloatField(null=True, blank=True, help_text="seconds")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="job_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="job_status_created_idx"),
+            models.Index(fields=["type", "-created_at"], name="job_type_created_idx"),
+            models.Index(fields=["created_by", "-created_at"], name="job_creator_created_idx"),
+            models.Index(fields=["organization", "-created_at"], name="job_org_created_idx"),
+            models.Index(fields=["project", "-created_at"], name="job_project_created_idx"),
+            # the rescuer's and the sweeper's scans stay small whatever the table's size
+            models.Index(fields=["heartbeat_at"], name="job_running_heartbeat_idx", condition=Q(status="running")),
+            models.Index(fields=["run_at"], name="job_queued_run_at_idx", condition=Q(status="queued")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
+            models.CheckConstraint(condition=Q(progress__gte=0, progress__lte=100), name="job_progress_range"),
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="job_priority_range"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="job_max_attempts_positive"),
+            models.UniqueConstraint(
+                fields=["dedup_key"],
+                condition=Q(status="queued", dedup_key__isnull=False),
+                name="job_dedup_key_one_queued",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed (will retry)"
+        FAILED_FINAL = "failed_final", "Failed (final)"
+        CANCELLED = "cancelled", "Cancelled"
+        LOST = "lost", "Worker lost"
+        INTERRUPTED = "interrupted", "Interrupted by shutdown"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveSmallIntegerField()
+    worker = models.CharField(max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    error = models.TextField(blank=True, default="")
+    error_traceback = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="job_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.job_id}: {self.outcome}"
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,611 @@
+"""Every write to a Job goes through here.
+
+1. A transition is one UPDATE guarded by the statuses it may start from (`jobs.states`) and,
+   for a running job, by the execution's token; no row changed means the rule was broken,
+   and `InvalidJobTransition` says which job, which status and which target.
+2. Creating, retrying or requeueing a job publishes `run_job(job_id, token)` after the
+   transaction commits; a publish that fails leaves the job held in the database
+   (dispatched_at NULL) for the sweeper, never lost and never a 500.
+3. A worker claims a job by matching its token: redelivered, duplicated or stale messages
+   claim nothing and do nothing.
+4. A failed attempt either goes back to queued with a backoff delay and a new token, or, when
+   no attempts are left or the error is permanent, ends failed with its error kept.
+5. The rescuer requeues running jobs whose heartbeat went stale (the worker died); the
+   sweeper publishes queued jobs that are due but that no message will ever deliver.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from jobs import dispatch
+from jobs.errors import InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, UnknownJobType
+from jobs.models import Job, JobAttempt, Organization, Project
+from jobs.states import TRANSITIONS, JobStatus
+
+logger = logging.getLogger("conveyor.jobs")
+
+Outcome = JobAttempt.Outcome
+
+
+# --- the one place a status changes --------------------------------------------------------
+
+
+def _transition(
+    job_id: Any,
+    *,
+    target: str,
+    sources: frozenset[str] | None = None,
+    guard: Q | None = None,
+    reason: str = "",
+    **changes: Any,
+) -> None:
+    allowed = TRANSITIONS[target]
+    sources = allowed if sources is None else sources
+    if not sources <= allowed:
+        raise AssertionError(f"transition to {target} from {sorted(sources - allowed)} is not in the table")
+    query = Job.objects.filter(pk=job_id, status__in=sources)
+    if guard is not None:
+        query = query.filter(guard)
+    now = timezone.now()
+    if query.update(status=target, updated_at=now, **changes) == 0:
+        raise _explain_miss(job_id, target, reason)
+
+
+def _explain_miss(job_id: Any, target: str, reason: str = "") -> Exception:
+    current = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    if current is None:
+        return JobNotFound(job_id)
+    if reason and current in TRANSITIONS[target]:
+        return InvalidJobTransition(job_id, current, target, reason)
+    return InvalidJobTransition(job_id, current, target)
+
+
+def _owned(job: Job) -> Q:
+    """The guard of every write by an execution: still running, still this execution's token."""
+    return Q(token=job.token)
+
+
+# --- publishing ----------------------------------------------------------------------------
+
+
+def _publish_on_commit(job_id: Any, token: uuid.UUID, queue: str, priority: int, countdown: float | None) -> None:
+    def publish() -> None:
+        try:
+            dispatch.send_run_job(job_id=job_id, token=token, queue=queue, priority=priority, countdown=countdown)
+        except Exception as exc:  # the broker is down: hold the job for the sweeper
+            logger.warning("job %s: publish failed (%s); held for the sweeper", job_id, exc)
+            try:
+                Job.objects.filter(pk=job_id, token=token, status=JobStatus.QUEUED).update(dispatched_at=None)
+            except Exception:
+                logger.exception("job %s: could not mark as held; the sweeper's staleness check will find it", job_id)
+
+    transaction.on_commit(publish)
+
+
+def _dispatch_plan(run_at: datetime | None, now: datetime) -> tuple[datetime | None, float | None]:
+    """(dispatched_at, countdown) for a job due at run_at: long delays stay in the database."""
+    if run_at is None or run_at <= now:
+        return now, None
+    delay = (run_at - now).total_seconds()
+    if delay <= settings.JOBS_BROKER_COUNTDOWN_MAX:
+        return now, delay
+    return None, None
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def _validated_input(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise JobValidationError("input", f"must be a JSON object, got {type(value).__name__}")
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise JobValidationError("input", f"is not JSON-serializable: {exc}") from None
+    size = len(encoded.encode("utf-8"))
+    if size > settings.JOBS_MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(size, settings.JOBS_MAX_PAYLOAD_BYTES)
+    return value
+
+
+def _validated_priority(priority: Any, default: int) -> int:
+    if priority is None:
+        return default
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
+        raise JobValidationError("priority", f"must be an integer from 1 (most urgent) to 10, got {priority!r}")
+    return priority
+
+
+def _validated_run_at(run_at: datetime | None, delay: float | None, now: datetime) -> datetime | None:
+    if run_at is not None and delay is not None:
+        raise JobValidationError("runAt", "give either a run time or a delay, not both")
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise JobValidationError("delay", f"must be a number of seconds >= 0, got {delay!r}")
+        return now + timedelta(seconds=delay)
+    if run_at is not None and timezone.is_naive(run_at):
+        raise JobValidationError("runAt", "must carry a time zone")
+    return run_at
+
+
+def job_create(
+    *,
+    type: str,
+    input: dict[str, Any] | None = None,
+    created_by: Any = None,
+    organization: Organization | None = None,
+    project: Project | None = None,
+    priority: int | None = None,
+    run_at: datetime | None = None,
+    delay: float | None = None,
+    dedup_key: str | None = None,
+    estimated_duration: float | None = None,
+) -> Job:
+    """Validate and store a queued job; publish it once the transaction commits.
+
+    With a dedup_key that a queued job already holds, that job is returned unchanged, with
+    `job.deduplicated = True` (a new job has `job.deduplicated = False`).
+    """
+    from handlers.registry import get_handler, registered_types
+
+    spec = get_handler(type) if isinstance(type, str) else None
+    if spec is None:
+        raise UnknownJobType(str(type), registered_types())
+    payload = _validated_input(input)
+    job_priority = _validated_priority(priority, spec.priority)
+    now = timezone.now()
+    due = _validated_run_at(run_at, delay, now)
+    if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= 255):
+        raise JobValidationError("dedupKey", "must be a string of 1 to 255 characters")
+    if project is not None:
+        if organization is None:
+            organization = project.organization
+        elif project.organization_id not in (None, organization.pk):
+            raise JobValidationError(
+                "projectId", f"project {project.pk} belongs to another organization than {organization.pk}"
+            )
+
+    if dedup_key is not None:
+        existing = _queued_with_key(dedup_key)
+        if existing is not None:
+            return existing
+
+    dispatched_at, countdown = _dispatch_plan(due, now)
+    job = Job(
+        type=type,
+        queue=spec.queue,
+        input=payload,
+        priority=job_priority,
+        max_attempts=spec.max_attempts,
+        dedup_key=dedup_key,
+        created_by=created_by,
+        organization=organization,
+        project=project,
+        run_at=due,
+        dispatched_at=dispatched_at,
+        queued_at=now,
+        created_at=now,
+        updated_at=now,
+        estimated_duration=estimated_duration,
+    )
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            if dispatched_at is not None:
+                _publish_on_commit(job.pk, job.token, job.queue, job.priority, countdown)
+    except IntegrityError:
+        # another request inserted the same dedup key between our read and our insert
+        existing = _queued_with_key(dedup_key) if dedup_key is not None else None
+        if existing is None:
+            raise
+        return existing
+    job.deduplicated = False
+    logger.info("job %s created: type=%s queue=%s priority=%s run_at=%s", job.pk, type, job.queue, job_priority, due)
+    return job
+
+
+def _queued_with_key(dedup_key: str) -> Job | None:
+    existing = Job.objects.filter(dedup_key=dedup_key, status=JobStatus.QUEUED).first()
+    if existing is not None:
+        existing.deduplicated = True
+    return existing
+
+
+# --- the life of an execution ---------------------------------------------------------------
+
+
+_CLAIM_SQL = """
+UPDATE jobs_job
+   SET status = %s, attempts = attempts + 1, started_at = %s, heartbeat_at = %s,
+       updated_at = %s, worker = %s, completed_at = NULL
+ WHERE id = %s AND status = %s AND token = %s
+RETURNING id, type, queue, input, priority, attempts, max_attempts, rescues, token, started_at,
+          cancel_requested_at
+"""
+
+
+def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
+    """Make this execution the job's one live execution, or return None.
+
+    None means the message was stale or a duplicate (wrong token, job not queued): the
+    caller acks it and does nothing. One UPDATE ... RETURNING, then the attempt's row.
+    """
+    try:
+        pk = uuid.UUID(str(job_id))
+        tok = uuid.UUID(str(token))
+    except ValueError:
+        logger.warning("run_job message with a malformed job id %r or token %r ignored", job_id, token)
+        return None
+    now = timezone.now()
+    ops = connection.ops
+    id_field = Job._meta.get_field("id")
+    when = ops.adapt_datetimefield_value(now)
+    params = [
+        JobStatus.RUNNING,
+        when,
+        when,
+        when,
+        worker[:255],
+        id_field.get_db_prep_value(pk, connection),
+        JobStatus.QUEUED,
+        id_field.get_db_prep_value(tok, connection),
+    ]
+    claimed = list(Job.objects.raw(_CLAIM_SQL, params))
+    if not claimed:
+        return None
+    job = claimed[0]
+    JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=worker[:255], started_at=now)
+    return job
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """What an execution learns when it writes: may it go on, and was a cancel requested."""
+
+    owned: bool
+    cancel_requested: bool
+
+
+def job_heartbeat(*, job: Job, progress: int | None = None, message: str | None = None) -> Liveness:
+    """Bump heartbeat_at (and store progress when given) for a running execution."""
+    changes: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        if not 0 <= progress <= 100:
+            raise JobValidationError("progress", f"must be from 0 to 100, got {progress}")
+        changes["progress"] = progress
+        changes["progress_message"] = (message or "")[:500]
+        changes["updated_at"] = changes["heartbeat_at"]
+    live = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, token=job.token)
+    if live.filter(cancel_requested_at__isnull=True).update(**changes):
+        return Liveness(owned=True, cancel_requested=False)
+    # a miss is rare: either a cancel was requested, or this execution no longer owns the job
+    if live.update(**changes):
+        return Liveness(owned=True, cancel_requested=True)
+    return Liveness(owned=False, cancel_requested=False)
+
+
+def job_cancel_requested(*, job: Job) -> bool:
+    return Job.objects.filter(pk=job.pk, token=job.token, cancel_requested_at__isnull=False).exists()
+
+
+def _finish_attempt(job: Job, outcome: str, error: str = "", traceback: str = "") -> None:
+    JobAttempt.objects.filter(job_id=job.pk, number=job.attempts).update(
+        finished_at=timezone.now(), outcome=outcome, error=error, error_traceback=traceback
+    )
+
+
+def job_complete(*, job: Job, result: Any) -> None:
+    """running -> completed, storing the handler's result and the durations."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        job_fail(job=job, error=f"the handler's result is not JSON-serializable: {exc}", retry=False)
+        return
+    now = timezone.now()
+    started = job.started_at or now
+    _transition(
+        job.pk,
+        target=JobStatus.COMPLETED,
+        guard=_owned(job),
+        reason="this execution no longer owns the job",
+        result=result,
+        progress=100,
+        completed_at=now,
+        heartbeat_at=None,
+        actual_duration=(now - started).total_seconds(),
+        error="",
+        error_traceback="",
+    )
+    _finish_attempt(job, Outcome.COMPLETED)
+    logger.info("job %s completed on attempt %s by %s", job.pk, job.attempts, job.worker)
+
+
+def job_fail(
+    *, job: Job, error: str, traceback: str = "", retry: bool = True, delay: float | None = None
+) -> str:
+    """Record a failed attempt; requeue with backoff while attempts are left, else fail.
+
+    Returns the job's new status (queued or failed).
+    """
+    from handlers.registry import get_handler
+
+    now = timezone.now()
+    error = error or "the handler raised an error without a message"
+    if retry and job.attempts < job.max_attempts:
+        spec = get_handler(job.type)
+        if delay is None:
+            delay = spec.backoff.delay(job.attempts) if spec is not None else settings.JOBS_BACKOFF_BASE
+        run_at = now + timedelta(seconds=max(0.0, delay))
+        dispatched_at, countdown = _dispatch_plan(run_at, now)
+        token = uuid.uuid4()
+        with transaction.atomic():
+            _transition(
+                job.pk,
+                target=JobStatus.QUEUED,
+                sources=frozenset({JobStatus.RUNNING}),
+                guard=_owned(job),
+                reason="this execution no longer owns the job",
+                token=token,
+                run_at=run_at,
+                dispatched_at=dispatched_at,
+                queued_at=now,
+                heartbeat_at=None,
+                error=error,
+                error_traceback=traceback,
+            )
+            _finish_attempt(job, Outcome.FAILED, error, traceback)
+            if dispatched_at is not None:
+                _publish_on_commit(job.pk, token, job.queue, job.priority, countdown)
+        logger.warning(
+            "job %s attempt %s/%s failed on %s, retry in %.1fs: %s",
+            job.pk, job.attempts, job.max_attempts, job.worker, delay, error,
+        )
+        return JobStatus.QUEUED
+    with transaction.atomic():
+        _transition(
+            job.pk,
+            target=JobStatus.FAILED,
+            sources=frozenset({JobStatus.RUNNING}),
+            guard=_owned(job),
+            reason="this execution no longer owns the job",
+            completed_at=now,
+            heartbeat_at=None,
+            error=error,
+            error_traceback=traceback,
+            actual_duration=(now - (job.started_at or now)).total_seconds(),
+        )
+        _finish_attempt(job, Outcome.FAILED_FINAL, error, traceback)
+    logger.error("job %s failed for good on attempt %s/%s on %s: %s", job.pk, job.attempts, job.max_attempts, job.worker, error)
+    return JobStatus.FAILED
+
+
+def job_acknowledge_cancel(*, job: Job) -> None:
+    """running -> cancelled, once the handler stopped after a cancel request."""
+    now = timezone.now()
+    with transaction.atomic():
+        _transition(
+            job.pk,
+            target=JobStatus.CANCELLED,
+            sources=frozenset({JobStatus.RUNNING}),
+            guard=_owned(job),
+            reason="this execution no longer owns the job",
+            completed_at=now,
+            heartbeat_at=None,
+        )
+        _finish_attempt(job, Outcome.CANCELLED, "cancelled while running")
+    logger.info("job %s cancelled while running on %s", job.pk, job.worker)
+
+
+def job_release(*, job: Job, reason: str, outcome: str = Outcome.INTERRUPTED, delay: float = 0.0) -> None:
+    """running -> queued with a new token, published again: the execution gave the job back
+    (its worker is shutting down) without the handler having failed."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    run_at = now + timedelta(seconds=delay) if delay else None
+    dispatched_at, countdown = _dispatch_plan(run_at, now)
+    with transaction.atomic():
+        _transition(
+            job.pk,
+            target=JobStatus.QUEUED,
+            sources=frozenset({JobStatus.RUNNING}),
+            guard=_owned(job),
+            reason="this execution no longer owns the job",
+            token=token,
+            run_at=run_at,
+            dispatched_at=dispatched_at,
+            queued_at=now,
+            heartbeat_at=None,
+        )
+        _finish_attempt(job, outcome, reason)
+        if dispatched_at is not None:
+            _publish_on_commit(job.pk, token, job.queue, job.priority, countdown)
+    logger.warning("job %s released back to queued by %s: %s", job.pk, job.worker, reason)
+
+
+# --- what users do --------------------------------------------------------------------------
+
+
+def job_cancel(*, job_id: Any) -> Job:
+    """Cancel a queued job now; ask a running one to stop (it ends cancelled at its next
+    progress or check). Any other status raises InvalidJobTransition."""
+    now = timezone.now()
+    try:
+        _transition(job_id, target=JobStatus.CANCELLED, sources=frozenset({JobStatus.QUEUED}),
+                    completed_at=now, cancel_requested_at=now)
+    except InvalidJobTransition as miss:
+        if miss.current != JobStatus.RUNNING:
+            raise
+        # not a transition yet: the execution acknowledges it (job_acknowledge_cancel)
+        asked = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(cancel_requested_at=now, updated_at=now)
+        if not asked:
+            raise _explain_miss(job_id, JobStatus.CANCELLED) from None
+    logger.info("job %s: cancel requested", job_id)
+    return Job.objects.get(pk=job_id)
+
+
+def job_retry(*, job_id: Any) -> Job:
+    """failed or cancelled -> queued, as new: progress 0, error, result and times cleared,
+    and a fresh budget of attempts."""
+    from handlers.registry import get_handler
+
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(job_id)
+    spec = get_handler(job.type)
+    if spec is None and job.status in TRANSITIONS[JobStatus.QUEUED]:
+        raise InvalidJobTransition(job_id, job.status, JobStatus.QUEUED, f"job type {job.type!r} is not registered")
+    budget = spec.max_attempts if spec is not None else job.max_attempts
+    now = timezone.now()
+    token = uuid.uuid4()
+    with transaction.atomic():
+        _transition(
+            job_id,
+            target=JobStatus.QUEUED,
+            sources=frozenset({JobStatus.FAILED, JobStatus.CANCELLED}),
+            token=token,
+            progress=0,
+            progress_message="",
+            result=None,
+            error="",
+            error_traceback="",
+            started_at=None,
+            completed_at=None,
+            heartbeat_at=None,
+            cancel_requested_at=None,
+            actual_duration=None,
+            run_at=None,
+            queued_at=now,
+            dispatched_at=now,
+            rescues=0,
+            max_attempts=F("attempts") + budget,
+        )
+        _publish_on_commit(job.pk, token, job.queue, job.priority, None)
+    logger.info("job %s retried by request", job_id)
+    return Job.objects.get(pk=job_id)
+
+
+def job_expire(*, job_id: Any, reason: str) -> None:
+    """queued -> failed: the job can never run (its type is gone, it waited too long)."""
+    now = timezone.now()
+    _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now, error=reason)
+    logger.error("job %s expired while queued: %s", job_id, reason)
+
+
+# --- recovery -------------------------------------------------------------------------------
+
+
+def job_rescue(*, job_id: Any, token: Any, stale_before: datetime) -> str | None:
+    """A running job whose heartbeat is older than stale_before lost its worker: back to
+    queued with a new token (or cancelled, if a cancel was asked; or failed, past the rescue
+    cap, as a poison pill). Returns the new status, or None if the job moved on meanwhile."""
+    job = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, token=token).first()
+    if job is None:
+        return None
+    now = timezone.now()
+    guard = Q(token=token, heartbeat_at__lt=stale_before)
+    lost = f"worker {job.worker or '?'} stopped heartbeating during attempt {job.attempts}"
+    try:
+        with transaction.atomic():
+            if job.cancel_requested_at is not None:
+                _transition(job.pk, target=JobStatus.CANCELLED, sources=frozenset({JobStatus.RUNNING}), guard=guard,
+                            completed_at=now, heartbeat_at=None)
+                status = JobStatus.CANCELLED
+            elif job.rescues >= settings.JOBS_MAX_RESCUES:
+                error = f"poison pill: the job lost its worker {job.rescues + 1} times; last: {lost}"
+                _transition(job.pk, target=JobStatus.FAILED, sources=frozenset({JobStatus.RUNNING}), guard=guard,
+                            completed_at=now, heartbeat_at=None, error=error)
+                status = JobStatus.FAILED
+            else:
+                new_token = uuid.uuid4()
+                _transition(job.pk, target=JobStatus.QUEUED, sources=frozenset({JobStatus.RUNNING}), guard=guard,
+                            token=new_token, rescues=F("rescues") + 1, run_at=None, queued_at=now,
+                            dispatched_at=now, heartbeat_at=None)
+                _publish_on_commit(job.pk, new_token, job.queue, job.priority, None)
+                status = JobStatus.QUEUED
+            _finish_attempt(job, Outcome.LOST, lost)
+    except InvalidJobTransition:
+        return None  # it heartbeated or finished between our read and our write
+    logger.warning("job %s rescued -> %s: %s", job.pk, status, lost)
+    return status
+
+
+def jobs_rescue_stale(*, limit: int = 500) -> int:
+    """The rescuer: requeue running jobs whose heartbeat is older than the timeout."""
+    stale_before = timezone.now() - timedelta(seconds=settings.JOBS_HEARTBEAT_TIMEOUT)
+    stale = list(
+        Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)
+        .order_by("heartbeat_at")
+        .values_list("pk", "token")[:limit]
+    )
+    # a running job with no heartbeat at all was claimed by a worker that died at once
+    stale += list(
+        Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__isnull=True, updated_at__lt=stale_before)
+        .values_list("pk", "token")[:limit]
+    )
+    rescued = 0
+    for job_id, token in stale:
+        if job_rescue(job_id=job_id, token=token, stale_before=stale_before) is not None:
+            rescued += 1
+    return rescued
+
+
+def _republish(job_id: Any, token: Any, *, held: bool) -> bool:
+    """Give a queued job a new token and publish it; the old message, if it ever comes, is stale."""
+    now = timezone.now()
+    new_token = uuid.uuid4()
+    guard = Q(pk=job_id, status=JobStatus.QUEUED, token=token)
+    guard &= Q(dispatched_at__isnull=True) if held else Q(dispatched_at__isnull=False)
+    job = Job.objects.filter(guard).only("queue", "priority").first()
+    if job is None:
+        return False
+    with transaction.atomic():
+        if not Job.objects.filter(guard).update(token=new_token, dispatched_at=now, updated_at=now):
+            return False
+        _publish_on_commit(job_id, new_token, job.queue, job.priority, None)
+    return True
+
+
+def jobs_sweep(*, limit: int = 1000) -> int:
+    """The sweeper: publish queued jobs that are due and that no message will deliver.
+
+    (a) held jobs (a long delay, or a publish that failed) once run_at has passed;
+    (b) jobs published long ago but never claimed while their queue is empty in the broker:
+        the message was lost (Redis restarted, or the process died between commit and publish).
+    """
+    now = timezone.now()
+    due = Q(run_at__isnull=True) | Q(run_at__lte=now)
+    held = list(
+        Job.objects.filter(due, status=JobStatus.QUEUED, dispatched_at__isnull=True)
+        .order_by("priority", "run_at")
+        .values_list("pk", "token")[:limit]
+    )
+    swept = sum(_republish(job_id, token, held=True) for job_id, token in held)
+
+    cutoff = now - timedelta(seconds=settings.JOBS_SWEEP_UNCLAIMED_AFTER)
+    unclaimed = (
+        Job.objects.filter(status=JobStatus.QUEUED, dispatched_at__lt=cutoff)
+        .filter(Q(run_at__isnull=True) | Q(run_at__lt=cutoff))
+        .order_by("priority", "dispatched_at")
+        .values_list("pk", "token", "queue")[:limit]
+    )
+    candidates = list(unclaimed)
+    if candidates:
+        sizes = dispatch.queue_sizes({queue for _, _, queue in candidates})
+        for job_id, token, queue in candidates:
+            if sizes.get(queue, 0) == 0 and _republish(job_id, token, held=False):
+                swept += 1
+    if swept:
+        logger.warning("sweeper published %s queued job(s) that no message would have delivered", swept)
+    return swept

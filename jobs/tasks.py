@@ -1,0 +1,26 @@
+"""Celery tasks: thin adapters onto jobs.execution and jobs.services."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from jobs import execution, services
+
+
+@shared_task(name="jobs.run_job", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=False)
+def run_job(self: Any, job_id: str, token: str) -> dict[str, Any]:
+    """The one entry point for user jobs: claim with the token, run the handler, record."""
+    return execution.execute(job_id, token, worker=self.request.hostname or "unknown")
+
+
+@shared_task(name="jobs.rescue_stale_jobs", ignore_result=True)
+def rescue_stale_jobs() -> int:
+    """Requeue running jobs whose worker stopped heartbeating."""
+    return services.jobs_rescue_stale()
+
+
+@shared_task(name="jobs.sweep_unclaimed_jobs", ignore_result=True)
+def sweep_unclaimed_jobs() -> int:
+    """Publish queued jobs that are due and that no message will deliver."""
+    return services.jobs_sweep()
