@@ -110,6 +110,7 @@ def free_port() -> int:
 if __name__ == "__main__":  # python -m config.embedded_redis: run one in the foreground
     from config import env
 
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     server = EmbeddedRedis(socket_path=env.EMBEDDED_REDIS_SOCKET, workdir=env.EMBEDDED_REDIS_SOCKET.parent).start()
     print(f"embedded redis listening at {server.url}", flush=True)
     try:
