@@ -1,0 +1,65 @@
+"""Shared fixtures: the embedded Redis (when REDIS_URL is not given), real processes, helpers."""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from config.embedded_redis import EmbeddedRedis
+from tests import settings as test_settings
+from tests.processes import ProcessGroup
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker() -> Iterator[str]:
+    """The suite's Redis: an embedded one of its own unless REDIS_URL was given."""
+    server = None
+    if test_settings.EMBEDDED_REDIS_FOR_TESTS:
+        sock = test_settings.TEST_REDIS_SOCKET
+        server = EmbeddedRedis(socket_path=sock, workdir=sock.parent).start()
+    _purge_queues()
+    try:
+        yield settings.CELERY_BROKER_URL
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _purge_queues() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("default", settings.JOBS_SYSTEM_QUEUE):
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def processes(request: pytest.FixtureRequest, transactional_db: None, tmp_path: Path) -> Iterator[ProcessGroup]:
+    """Start real workers and beat for one test; they are killed at teardown, and their logs
+    are printed when the test failed."""
+    _purge_queues()
+    group = ProcessGroup(tmp_path / "logs")
+    yield group
+    group.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(group.logs())
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_var() -> Iterator[None]:
+    yield
+    shutil.rmtree(test_settings.TEST_VAR_DIR / "redis", ignore_errors=True)

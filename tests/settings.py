@@ -1,0 +1,38 @@
+"""Settings for the test process: the project's settings, with the environment prepared.
+
+Outside DJANGO_*/CELERY_*/JOBS_* values are dropped so that a developer's shell cannot change
+what the suite proves; DATABASE_URL and REDIS_URL are kept (`make test` against PostgreSQL
+and a real Redis). Without REDIS_URL the suite starts its own embedded Redis (conftest).
+Worker processes started by the tests get this same environment and the real
+`config.settings`.
+"""
+import os
+from pathlib import Path
+
+for _name in list(os.environ):
+    if _name.startswith(("DJANGO_", "CELERY_", "JOBS_")) and _name != "DJANGO_SETTINGS_MODULE":
+        del os.environ[_name]
+
+_BASE = Path(__file__).resolve().parent.parent
+TEST_VAR_DIR = Path(os.environ.get("CONVEYOR_TEST_VAR_DIR", _BASE / "var" / "test"))
+TEST_REDIS_SOCKET = TEST_VAR_DIR / "redis" / "redis.sock"
+EMBEDDED_REDIS_FOR_TESTS = not os.environ.get("REDIS_URL")
+if EMBEDDED_REDIS_FOR_TESTS:
+    os.environ["REDIS_URL"] = f"redis+socket://{TEST_REDIS_SOCKET}"
+
+# Short timings so that recovery is observable within seconds; tests that need the
+# production defaults as numbers read them from the handler policy, not from here.
+TEST_ENVIRONMENT = {
+    "JOBS_HEARTBEAT_INTERVAL": "0.5",
+    "JOBS_HEARTBEAT_TIMEOUT": "3",
+    "JOBS_RESCUE_INTERVAL": "1",
+    "JOBS_SWEEP_INTERVAL": "1",
+    "JOBS_SWEEP_UNCLAIMED_AFTER": "3",
+    "JOBS_SHUTDOWN_GRACE": "2",
+    "JOBS_PROGRESS_MIN_INTERVAL": "0.2",
+    "JOBS_HANDLER_MODULES": "handlers.demo,tests.handlers",
+    "CONVEYOR_VAR_DIR": str(TEST_VAR_DIR),
+}
+os.environ.update(TEST_ENVIRONMENT)
+
+from config.settings import *  # noqa: E402,F401,F403
