@@ -63,3 +63,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def _clean_test_var() -> Iterator[None]:
     yield
     shutil.rmtree(test_settings.TEST_VAR_DIR / "redis", ignore_errors=True)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own on a free loopback port, for tests that stop or restart it.
+
+    The test process publishes to it while the fixture is active; workers get it through
+    `env={"REDIS_URL": own_redis.url}`.
+    """
+    from config.celery import app
+    from config.embedded_redis import free_port
+
+    server = EmbeddedRedis(port=free_port(), workdir=tmp_path / "own-redis").start()
+    previous = app.conf.broker_url
+    _switch_broker(app, server.url)
+    try:
+        yield server
+    finally:
+        server.stop()
+        _switch_broker(app, previous)
+
+
+def _switch_broker(app, url: str) -> None:
+    # the connection and producer pools are built lazily from broker_url and then cached
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.broker_url = url

@@ -1,0 +1,99 @@
+"""Nothing is lost: a worker killed or stopped, Redis down at enqueue or restarted.
+
+Each test runs its own workers and beat (for the rescuer and the sweeper, at the short
+intervals of tests/settings.py); tests that stop Redis run their own on a free port.
+"""
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from jobs import services
+from jobs.models import Job, JobAttempt
+from tests.processes import wait_for
+
+pytestmark = [pytest.mark.workers, pytest.mark.slow]
+
+
+def status_of(job: Job) -> str:
+    return Job.objects.values_list("status", flat=True).get(pk=job.pk)
+
+
+def wait_status(job: Job, status: str, timeout: float = 60) -> Job:
+    wait_for(lambda: status_of(job) == status, timeout=timeout, message=f"job {job.pk} to be {status}")
+    return Job.objects.get(pk=job.pk)
+
+
+def outcomes(job: Job) -> list[str]:
+    return list(JobAttempt.objects.filter(job=job).order_by("number").values_list("outcome", flat=True))
+
+
+def test_sigkill_of_the_worker_the_job_runs_again_on_another(processes):
+    first = processes.worker()
+    job = services.job_create(type="demo.sleep", input={"seconds": 4, "steps": 20})
+    wait_for(lambda: Job.objects.get(pk=job.pk).progress > 0, message="the job to be running")
+    first.kill_group()
+    killed_at = time.monotonic()
+    processes.worker()
+    processes.beat()
+    done = wait_status(job, "completed")
+    elapsed = time.monotonic() - killed_at
+    assert done.attempts == 2 and done.rescues == 1
+    assert outcomes(job) == ["lost", "completed"]
+    print(f"\nSIGKILL -> completed on another worker in {elapsed:.1f}s "
+          f"(heartbeat timeout 3s, rescuer every 1s, job 4s)")
+
+
+def test_sigterm_past_the_grace_period_puts_the_job_back_and_another_worker_finishes_it(processes):
+    first = processes.worker()
+    job = services.job_create(type="demo.sleep", input={"seconds": 8, "steps": 40})
+    wait_for(lambda: Job.objects.get(pk=job.pk).progress > 0, message="the job to be running")
+    first.signal(signal.SIGTERM)
+    first.wait(timeout=30)  # grace is 2 s in tests
+    released = Job.objects.get(pk=job.pk)
+    assert released.status == "queued" and released.progress < 100
+    assert outcomes(job) == ["interrupted"]
+    processes.worker()
+    done = wait_status(job, "completed")
+    assert done.attempts == 2 and outcomes(job) == ["interrupted", "completed"]
+
+
+def test_sigterm_within_the_grace_period_lets_the_job_finish(processes):
+    first = processes.worker(env={"JOBS_SHUTDOWN_GRACE": "30"})
+    job = services.job_create(type="demo.sleep", input={"seconds": 2, "steps": 10})
+    wait_for(lambda: Job.objects.get(pk=job.pk).progress > 0, message="the job to be running")
+    first.signal(signal.SIGTERM)
+    first.wait(timeout=30)
+    done = Job.objects.get(pk=job.pk)
+    assert done.status == "completed" and outcomes(job) == ["completed"]
+
+
+def test_redis_down_at_enqueue_the_job_is_kept_and_runs_once_redis_is_back(processes, own_redis):
+    env = {"REDIS_URL": own_redis.url}
+    processes.worker(env=env)
+    processes.beat(env=env)
+    own_redis.stop()
+    started = time.monotonic()
+    job = services.job_create(type="demo.sleep", input={"seconds": 0.2, "steps": 1})
+    print(f"\njob_create with Redis down returned in {time.monotonic() - started:.2f}s")
+    held = Job.objects.get(pk=job.pk)
+    assert held.status == "queued" and held.dispatched_at is None  # held for the sweeper
+    own_redis.start()
+    done = wait_status(job, "completed", timeout=90)
+    assert done.attempts == 1
+
+
+def test_redis_restarted_while_jobs_are_queued_and_running_every_job_completes(processes, own_redis):
+    env = {"REDIS_URL": own_redis.url}
+    processes.worker(env=env, concurrency=2)
+    processes.beat(env=env)
+    jobs = [services.job_create(type="demo.sleep", input={"seconds": 2, "steps": 10}) for _ in range(6)]
+    wait_for(lambda: Job.objects.filter(pk__in=[j.pk for j in jobs], status="running").count() == 2,
+             message="two jobs running")
+    own_redis.stop()
+    time.sleep(1)
+    own_redis.start()
+    for job in jobs:
+        wait_status(job, "completed", timeout=120)
