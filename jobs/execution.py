@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import traceback as tb
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from handlers.context import JobContext
 from handlers.errors import JobCancelled, PermanentError, RetryableError, WorkerStopping
@@ -135,12 +136,29 @@ def execute(job_id: str, token: str, worker: str) -> dict[str, Any]:
     finally:
         heartbeat.stop()
     try:
-        record()
+        _with_database_retries(record, job)
     except InvalidJobTransition as exc:
         # rescued or cancelled while this execution ran: its outcome does not count
         logger.warning("job %s: outcome %r discarded: %s", job.pk, name, exc)
         return {"job": str(job.pk), "outcome": "discarded"}
     return {"job": str(job.pk), "outcome": name, "attempt": job.attempts}
+
+
+# How long an outcome waits for the database to come back before the execution gives up
+# (and the rescuer, later, puts the job back to queued).
+_RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+def _with_database_retries(record: Callable[[], Any], job: Job) -> Any:
+    for delay in _RECORD_RETRY_DELAYS:
+        try:
+            return record()
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("job %s: database unavailable while recording the outcome (%s); retrying in %.1fs",
+                           job.pk, exc, delay)
+            connection.close()
+            time.sleep(delay)
+    return record()
 
 
 def _describe(exc: BaseException) -> str:

@@ -35,6 +35,12 @@ def test_a_job_runs_to_completion_with_progress_result_and_one_attempt(processes
     assert done.actual_duration >= 0.6
     assert outcomes(job) == [(1, "completed")]
     assert JobAttempt.objects.get(job=job).worker.startswith("worker-")
+    # Celery's own record of the task, in django-celery-results
+    from django_celery_results.models import TaskResult
+
+    stored = wait_for(lambda: TaskResult.objects.filter(task_name="jobs.run_job", status="SUCCESS").first(),
+                      message="the task result to be stored")
+    assert str(job.pk) in stored.result and '"completed"' in stored.result
 
 
 def test_flaky_job_failing_twice_completes_on_the_third_attempt(processes):
