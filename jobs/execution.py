@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from handlers.context import JobContext
 from handlers.errors import JobCancelled, PermanentError, RetryableError, WorkerStopping
@@ -39,11 +39,22 @@ class _Channel:
     def __init__(self, job: Job) -> None:
         self.job = job
 
+    # Progress is best effort: a database blip must not cost the handler its attempt.
+
     def write_progress(self, percent: int, message: str) -> bool:
-        return services.job_heartbeat(job=self.job, progress=percent, message=message).cancel_requested
+        try:
+            return services.job_heartbeat(job=self.job, progress=percent, message=message).cancel_requested
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("job %s: progress not stored, database unavailable (%s)", self.job.pk, exc)
+            connection.close()
+            return False
 
     def cancel_requested(self) -> bool:
-        return services.job_cancel_requested(job=self.job)
+        try:
+            return services.job_cancel_requested(job=self.job)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return False
 
 
 class Heartbeat(threading.Thread):
@@ -63,7 +74,7 @@ class Heartbeat(threading.Thread):
                     live = services.job_heartbeat(job=self.job)
                 except Exception:
                     logger.exception("job %s: heartbeat failed; will try again", self.job.pk)
-                    close_old_connections()
+                    connection.close()
                     continue
                 if live.cancel_requested:
                     self.ctx.cancel_event.set()
