@@ -144,6 +144,8 @@ CELERY_DB_REUSE_MAX = env.env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # --- Conveyor's own settings (read through jobs.conf.jobs_settings) -------------------------
 JOBS_MAX_PAYLOAD_BYTES = env.env_int("JOBS_MAX_PAYLOAD_BYTES", 1024 * 1024, minimum=1)
 JOBS_DEFAULT_QUEUE = env.env_str("JOBS_DEFAULT_QUEUE", "default")
+# Every queue a handler may name; a worker consumes some of them with -Q.
+JOBS_QUEUES = env.env_list("JOBS_QUEUES", ["default", "attachments", "dossiers"])
 JOBS_DEFAULT_PRIORITY = env.env_int("JOBS_DEFAULT_PRIORITY", 5, minimum=1, maximum=10)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.env_int("JOBS_DEFAULT_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 JOBS_BACKOFF_BASE = env.env_float("JOBS_BACKOFF_BASE", 5.0, minimum=0)
@@ -160,7 +162,14 @@ JOBS_SWEEP_UNCLAIMED_AFTER = env.env_float("JOBS_SWEEP_UNCLAIMED_AFTER", 120.0, 
 JOBS_PROGRESS_MIN_INTERVAL = env.env_float("JOBS_PROGRESS_MIN_INTERVAL", 1.0, minimum=0)
 JOBS_SHUTDOWN_GRACE = env.env_float("JOBS_SHUTDOWN_GRACE", 25.0, minimum=0)
 JOBS_PUBLISH_MAX_RETRIES = env.env_int("JOBS_PUBLISH_MAX_RETRIES", 2, minimum=0)
-JOBS_HANDLER_MODULES = env.env_list("JOBS_HANDLER_MODULES", ["handlers.demo"])
+JOBS_HARD_TIMEOUT_GRACE = env.env_float("JOBS_HARD_TIMEOUT_GRACE", 30.0, minimum=0)
+JOBS_CANCEL_GRACE = env.env_float("JOBS_CANCEL_GRACE", 10.0, minimum=0)
+# How soon a job that found no free concurrency slot is offered again.
+JOBS_SLOT_RETRY_DELAY = env.env_float("JOBS_SLOT_RETRY_DELAY", 1.0, minimum=0.05)
+# "broker" publishes to Celery; tests of applications may use "inline" or "record"
+# (see jobs.testing).
+JOBS_DISPATCH_MODE = env.env_str("JOBS_DISPATCH_MODE", "broker")
+JOBS_HANDLER_MODULES = env.env_list("JOBS_HANDLER_MODULES", ["handlers.demo", "handlers.dossiers"])
 
 FLOWER_BASIC_AUTH = env.env_str("FLOWER_BASIC_AUTH", "")
 

@@ -26,8 +26,16 @@ class JobCancelled(Exception):
         super().__init__(f"job {job_id} was cancelled")
 
 
-class WorkerStopping(BaseException):
-    """Raised into a running handler when its worker's shutdown grace period is over.
+class JobInterrupted(BaseException):
+    """Raised into a running handler from outside: its worker's shutdown grace period is over
+    (the job goes back to queued), or it ignored a cancel for too long (it ends cancelled).
 
     A BaseException so that a handler's `except Exception` cannot swallow it.
     """
+
+    SHUTDOWN = "shutdown"
+    CANCEL = "cancel"
+
+    def __init__(self, reason: str = SHUTDOWN) -> None:
+        self.reason = reason
+        super().__init__(f"job interrupted: {reason}")

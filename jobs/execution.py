@@ -1,45 +1,63 @@
 """One execution of a job on a worker.
 
-1. Claim the job with its token; a stale or duplicate message claims nothing and returns.
-2. Resolve the handler; a type no longer registered fails the job permanently.
-3. Run the handler with a JobContext while a thread heartbeats the row (and notices cancels).
+1. Take a concurrency slot and a rate-limit unit if the type has limits; none free: offer the
+   message again a little later, the job untouched and no attempt spent.
+2. Claim the job with its token; a stale or duplicate message claims nothing and returns.
+3. Run the handler with a JobContext while a thread heartbeats the row, renews the slot and
+   watches for a cancel; a handler that ignores a cancel is interrupted, then terminated.
 4. Record the outcome through the services: completed, failed or requeued with backoff,
-   cancelled, or released back to queued when the worker is shutting down.
+   cancelled, timed out, or released back to queued when the worker is shutting down.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
-import traceback as tb
 import time
+import traceback as tb
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from handlers.context import JobContext
-from handlers.errors import JobCancelled, PermanentError, RetryableError, WorkerStopping
-from handlers.registry import get_handler
-from jobs import services
+from handlers.errors import JobCancelled, JobInterrupted, PermanentError, RetryableError
+from handlers.registry import HandlerSpec, get_handler
+from jobs import limits, services
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job
 
 logger = logging.getLogger("conveyor.worker")
 
-# The job this process is running right now, for the shutdown signal handler.
+# The job this process is running right now, and why it is being interrupted, for SIGUSR2.
 current_job: Job | None = None
+pending_interrupt: str | None = None
+
+Redeliver = Callable[[float], None]
+
+
+def _on_interrupt_signal(signum: int, frame: Any) -> None:
+    if current_job is not None:
+        raise JobInterrupted(pending_interrupt or JobInterrupted.SHUTDOWN)
+
+
+def install_interrupt_handler() -> None:
+    """SIGUSR2 raises JobInterrupted in the handler running in this process's main thread."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR2, _on_interrupt_signal)
 
 
 class _Channel:
-    """The context's link to the Job row."""
+    """The context's link to the Job row. Progress is best effort: a database blip must not
+    cost the handler its attempt."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
-
-    # Progress is best effort: a database blip must not cost the handler its attempt.
 
     def write_progress(self, percent: int, message: str) -> bool:
         try:
@@ -58,59 +76,147 @@ class _Channel:
 
 
 class Heartbeat(threading.Thread):
-    """Bumps heartbeat_at every JOBS_HEARTBEAT_INTERVAL; flags a cancel request on the context."""
+    """Every JOBS_HEARTBEAT_INTERVAL: bump heartbeat_at, renew the concurrency lease, and
+    enforce a cancel: flag it for the handler, interrupt the handler after JOBS_CANCEL_GRACE,
+    and terminate the pool process after twice that."""
 
-    def __init__(self, job: Job, ctx: JobContext) -> None:
+    def __init__(self, job: Job, ctx: JobContext, lease: str | None) -> None:
         super().__init__(name=f"heartbeat-{job.pk}", daemon=True)
         self.job = job
         self.ctx = ctx
+        self.lease = lease
         self.stopped = threading.Event()
-        self.lost = False
+        self.cancel_seen_at: float | None = None
 
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.JOBS_HEARTBEAT_INTERVAL):
                 try:
                     live = services.job_heartbeat(job=self.job)
+                    if self.lease and not limits.renew_slot(self.lease, str(self.job.pk)):
+                        logger.warning("job %s: its concurrency lease %s had expired", self.job.pk, self.lease)
                 except Exception:
                     logger.exception("job %s: heartbeat failed; will try again", self.job.pk)
                     connection.close()
                     continue
+                if not live.owned:
+                    logger.warning("job %s: this execution no longer owns the job (rescued)", self.job.pk)
+                    return
                 if live.cancel_requested:
                     self.ctx.cancel_event.set()
-                if not live.owned:
-                    self.lost = True
-                    logger.warning("job %s: this execution no longer owns the job (rescued or cancelled)", self.job.pk)
-                    return
+                    self._enforce_cancel()
         finally:
             connection.close()
+
+    def _enforce_cancel(self) -> None:
+        global pending_interrupt
+        now = time.monotonic()
+        if self.cancel_seen_at is None:
+            self.cancel_seen_at = now
+            return
+        waited = now - self.cancel_seen_at
+        grace = settings.JOBS_CANCEL_GRACE
+        if waited >= 2 * grace and _in_pool_process():
+            logger.error("job %s: handler ignored its cancel for %.0fs; terminating pool process %s",
+                         self.job.pk, waited, os.getpid())
+            try:
+                services.job_acknowledge_cancel(job=self.job)
+            finally:
+                os.kill(os.getpid(), signal.SIGKILL)
+        elif waited >= grace and pending_interrupt is None:
+            logger.warning("job %s: handler did not stop within %.0fs of its cancel; interrupting it", self.job.pk, grace)
+            pending_interrupt = JobInterrupted.CANCEL
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=5)
 
 
+def _in_pool_process() -> bool:
+    """True in a prefork child, which the worker replaces if it dies; never kill a main process."""
+    from billiard import current_process
+
+    return current_process().name != "MainProcess"
+
+
 @contextmanager
 def _running(job: Job) -> Iterator[None]:
-    global current_job
-    current_job = job
+    global current_job, pending_interrupt
+    current_job, pending_interrupt = job, None
     try:
         yield
     finally:
-        current_job = None
+        current_job, pending_interrupt = None, None
 
 
-def execute(job_id: str, token: str, worker: str) -> dict[str, Any]:
+def _take_limits(spec: HandlerSpec, job_id: str, concurrency_key: str | None) -> tuple[str | None, float]:
+    """(the lease held, 0) when the job may start now, else (None, seconds to wait)."""
+    lease = None
+    if spec.concurrency:
+        lease = spec.type if concurrency_key is None else f"{spec.type}|{concurrency_key}"
+        if not limits.acquire_slot(lease, spec.concurrency, job_id):
+            return None, settings.JOBS_SLOT_RETRY_DELAY
+    if spec.rate_limit:
+        wait = limits.take_rate(spec.type, spec.rate_limit.count, spec.rate_limit.period)
+        if wait > 0:
+            if lease:
+                limits.release_slot(lease, job_id)
+            return None, wait
+    return lease, 0.0
+
+
+def execute(
+    job_id: str,
+    token: str,
+    worker: str,
+    *,
+    job_type: str | None = None,
+    concurrency_key: str | None = None,
+    redeliver: Redeliver | None = None,
+    apply_limits: bool = True,
+    heartbeat: bool = True,
+) -> dict[str, Any]:
     """Run one delivery of run_job; returns a small summary stored as the Celery result."""
-    job = services.job_claim(job_id=job_id, token=token, worker=worker)
-    if job is None:
-        logger.info("job %s: message with token %s claims nothing (stale or duplicate); acked", job_id, token)
-        return {"job": job_id, "outcome": "skipped"}
-    job.worker = worker
-    spec = get_handler(job.type)
+    spec = get_handler(job_type) if job_type else None
+    lease = None
+    if apply_limits and spec is not None and (spec.concurrency or spec.rate_limit) and redeliver is not None:
+        lease, wait = _take_limits(spec, job_id, concurrency_key)
+        if wait:
+            redeliver(wait)
+            logger.debug("job %s: no free slot or over its rate; offered again in %.2fs", job_id, wait)
+            return {"job": job_id, "outcome": "deferred", "retryIn": wait}
+    try:
+        job = services.job_claim(job_id=job_id, token=token, worker=worker)
+        if job is None:
+            logger.info("job %s: message with token %s claims nothing (stale or duplicate); acked", job_id, token)
+            return {"job": job_id, "outcome": "skipped"}
+        job.worker = worker
+        return _run(job, get_handler(job.type), worker, lease, heartbeat)
+    finally:
+        if lease:
+            _release(lease, job_id)
+
+
+def _release(lease: str, job_id: str) -> None:
+    try:
+        limits.release_slot(lease, job_id)
+    except Exception:  # the lease expires by itself
+        logger.warning("job %s: could not release its slot %s; it expires with its lease", job_id, lease)
+
+
+def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, beat: bool) -> dict[str, Any]:
     if spec is None:
         services.job_fail(job=job, error=f"job type {job.type!r} is not registered on worker {worker}", retry=False)
-        return {"job": job_id, "outcome": "failed"}
+        return {"job": str(job.pk), "outcome": "failed"}
+    if spec.schema is not None:
+        from pydantic import ValidationError
+
+        try:
+            spec.schema.model_validate(job.input)
+        except ValidationError as exc:
+            services.job_fail(job=job, error=f"input does not match the schema of {job.type}: {exc}", retry=False)
+            return {"job": str(job.pk), "outcome": "failed"}
 
     ctx = JobContext(
         job_id=str(job.pk),
@@ -122,30 +228,37 @@ def execute(job_id: str, token: str, worker: str) -> dict[str, Any]:
         progress_min_interval=settings.JOBS_PROGRESS_MIN_INTERVAL,
     )
     logger.info("job %s [%s] attempt %s/%s started on %s", job.pk, job.type, job.attempts, job.max_attempts, worker)
-    heartbeat = Heartbeat(job, ctx)
-    heartbeat.start()
+    heartbeat = Heartbeat(job, ctx, lease) if beat else None
+    if heartbeat:
+        heartbeat.start()
+    fail = partial(services.job_fail, job=job)
     try:
         with _running(job):
             result = spec.func(ctx)
         ctx.flush_progress()
     except JobCancelled:
         name, record = "cancelled", partial(services.job_acknowledge_cancel, job=job)
-    except WorkerStopping:
-        name, record = "released", partial(services.job_release, job=job, reason=f"worker {worker} shut down")
+    except JobInterrupted as stop:
+        if stop.reason == JobInterrupted.CANCEL:
+            name, record = "cancelled", partial(services.job_acknowledge_cancel, job=job)
+        else:
+            name, record = "released", partial(services.job_release, job=job, reason=f"worker {worker} shut down")
+    except SoftTimeLimitExceeded:
+        soft = spec.timeout.soft if spec.timeout else None
+        name, record = "timeout", partial(fail, error=f"timed out: soft time limit of {soft}s exceeded",
+                                          traceback=tb.format_exc(), timed_out=True)
     except PermanentError as exc:
-        name, record = "failed", partial(
-            services.job_fail, job=job, error=_describe(exc), traceback=tb.format_exc(), retry=False
-        )
+        name, record = "failed", partial(fail, error=_describe(exc), traceback=tb.format_exc(), retry=False)
     except RetryableError as exc:
-        name, record = "failed", partial(
-            services.job_fail, job=job, error=_describe(exc), traceback=tb.format_exc(), delay=exc.delay
-        )
+        name, record = "failed", partial(fail, error=_describe(exc), traceback=tb.format_exc(), delay=exc.delay)
     except Exception as exc:
-        name, record = "failed", partial(services.job_fail, job=job, error=_describe(exc), traceback=tb.format_exc())
+        name, record = "failed", partial(fail, error=_describe(exc), traceback=tb.format_exc(),
+                                         retry=spec.is_retryable(exc))
     else:
         name, record = "completed", partial(services.job_complete, job=job, result=result)
     finally:
-        heartbeat.stop()
+        if heartbeat:
+            heartbeat.stop()
     try:
         _with_database_retries(record, job)
     except InvalidJobTransition as exc:
@@ -175,3 +288,32 @@ def _with_database_retries(record: Callable[[], Any], job: Job) -> Any:
 def _describe(exc: BaseException) -> str:
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+class _LogChannel:
+    """A system job has no row: progress goes to the worker log."""
+
+    def __init__(self, ident: str, job_type: str) -> None:
+        self.ident = ident
+        self.job_type = job_type
+
+    def write_progress(self, percent: int, message: str) -> bool:
+        logger.info("system job %s [%s] progress %s%% %s", self.ident, self.job_type, percent, message)
+        return False
+
+    def cancel_requested(self) -> bool:
+        return False
+
+
+def execute_system(job_type: str, payload: dict[str, Any], task_id: str) -> Any:
+    """Run a system job (seed 004): no Job row; the context logs, ids start with system_."""
+    spec = get_handler(job_type)
+    if spec is None or not spec.system:
+        raise PermanentError(f"{job_type!r} is not a registered system job")
+    ident = f"system_{task_id}"
+    ctx = JobContext(job_id=ident, job_type=job_type, input=payload, attempt=1, max_attempts=1,
+                     channel=_LogChannel(ident, job_type), progress_min_interval=0)
+    logger.info("system job %s [%s] started", ident, job_type)
+    result = spec.func(ctx)
+    logger.info("system job %s [%s] done", ident, job_type)
+    return result

@@ -68,6 +68,8 @@ class Job(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=3)
     rescues = models.PositiveSmallIntegerField(default=0)
     dedup_key = models.CharField(max_length=255, null=True, blank=True)
+    # what the type's concurrency limit is counted per ("org:42"); NULL: one limit for the type
+    concurrency_key = models.CharField(max_length=255, null=True, blank=True)
     # Every published message carries the token; a claim must match it, so messages from
     # before a retry, rescue or republish do nothing.
     token = models.UUIDField(default=uuid.uuid4)
@@ -81,6 +83,8 @@ class Job(models.Model):
     # When the last message was handed to the broker; NULL while the job is held in the
     # database (a long delay, or a publish that failed) for the sweeper to publish.
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # a queued job not started by then fails (the type's queue_timeout)
+    expires_at = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -103,6 +107,7 @@ class Job(models.Model):
             # the rescuer's and the sweeper's scans stay small whatever the table's size
             models.Index(fields=["heartbeat_at"], name="job_running_heartbeat_idx", condition=Q(status="running")),
             models.Index(fields=["run_at"], name="job_queued_run_at_idx", condition=Q(status="queued")),
+            models.Index(fields=["expires_at"], name="job_queued_expires_idx", condition=Q(status="queued")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
@@ -133,6 +138,7 @@ class JobAttempt(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         LOST = "lost", "Worker lost"
         INTERRUPTED = "interrupted", "Interrupted by shutdown"
+        TIMEOUT = "timeout", "Timed out"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set")
     number = models.PositiveSmallIntegerField()

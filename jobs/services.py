@@ -78,10 +78,13 @@ def _owned(job: Job) -> Q:
 # --- publishing ----------------------------------------------------------------------------
 
 
-def _publish_on_commit(job_id: Any, token: uuid.UUID, queue: str, priority: int, countdown: float | None) -> None:
+def _publish_on_commit(job: Job, token: uuid.UUID, countdown: float | None) -> None:
+    job_id, job_type, queue, priority, key = job.pk, job.type, job.queue, job.priority, job.concurrency_key
+
     def publish() -> None:
         try:
-            dispatch.send_run_job(job_id=job_id, token=token, queue=queue, priority=priority, countdown=countdown)
+            dispatch.send_run_job(job_id=job_id, token=token, job_type=job_type, queue=queue, priority=priority,
+                                  concurrency_key=key, countdown=countdown)
         except Exception as exc:  # the broker is down: hold the job for the sweeper
             logger.warning("job %s: publish failed (%s); held for the sweeper", job_id, exc)
             try:
@@ -155,18 +158,27 @@ def job_create(
 ) -> Job:
     """Validate and store a queued job; publish it once the transaction commits.
 
-    With a dedup_key that a queued job already holds, that job is returned unchanged, with
-    `job.deduplicated = True` (a new job has `job.deduplicated = False`).
+    With a dedup key (given, or from the type's template) that a queued job already holds,
+    that job is returned with `job.deduplicated = True` (a new job has False). For a type
+    with a debounce window, that returned job is pushed back to run a window from now.
     """
     from handlers.registry import get_handler, registered_types
 
     spec = get_handler(type) if isinstance(type, str) else None
-    if spec is None:
-        raise UnknownJobType(str(type), registered_types())
+    if spec is None or spec.system:
+        if spec is not None:
+            raise JobValidationError("type", f"{type!r} is a system job: it has no Job row; use system_job_send")
+        raise UnknownJobType(str(type), registered_types(system=False))
     payload = _validated_input(input)
+    _check_schema(spec, payload)
     job_priority = _validated_priority(priority, spec.priority)
     now = timezone.now()
     due = _validated_run_at(run_at, delay, now)
+    if dedup_key is None:
+        try:
+            dedup_key = spec.format_dedup_key(payload)
+        except KeyError as missing:
+            raise JobValidationError(f"input.{missing.args[0]}", f"is required to build the dedup key {spec.dedup_key!r}") from None
     if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= 255):
         raise JobValidationError("dedupKey", "must be a string of 1 to 255 characters")
     if project is not None:
@@ -176,11 +188,13 @@ def job_create(
             raise JobValidationError(
                 "projectId", f"project {project.pk} belongs to another organization than {organization.pk}"
             )
+    if spec.debounce is not None and due is None:
+        due = now + timedelta(seconds=spec.debounce)
 
     if dedup_key is not None:
         existing = _queued_with_key(dedup_key)
         if existing is not None:
-            return existing
+            return _debounced(existing, spec, now) if spec.debounce else existing
 
     dispatched_at, countdown = _dispatch_plan(due, now)
     job = Job(
@@ -190,10 +204,12 @@ def job_create(
         priority=job_priority,
         max_attempts=spec.max_attempts,
         dedup_key=dedup_key,
+        concurrency_key=_concurrency_key(spec, payload, created_by, organization, project),
         created_by=created_by,
         organization=organization,
         project=project,
         run_at=due,
+        expires_at=_expiry(spec, due or now),
         dispatched_at=dispatched_at,
         queued_at=now,
         created_at=now,
@@ -204,7 +220,7 @@ def job_create(
         with transaction.atomic():
             job.save(force_insert=True)
             if dispatched_at is not None:
-                _publish_on_commit(job.pk, job.token, job.queue, job.priority, countdown)
+                _publish_on_commit(job, job.token, countdown)
     except IntegrityError:
         # another request inserted the same dedup key between our read and our insert
         existing = _queued_with_key(dedup_key) if dedup_key is not None else None
@@ -216,11 +232,63 @@ def job_create(
     return job
 
 
+def _check_schema(spec: Any, payload: dict[str, Any]) -> None:
+    if spec.schema is None:
+        return
+    from pydantic import ValidationError
+
+    try:
+        spec.schema.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "input"
+        raise JobValidationError(f"input.{where}" if where != "input" else where, first.get("msg", "is invalid")) from None
+
+
+def _concurrency_key(spec: Any, payload: dict[str, Any], user: Any, org: Any, project: Any) -> str | None:
+    """The value a type's concurrency limit is counted per (None: one limit for the type)."""
+    scope = spec.concurrency_key
+    if not spec.concurrency or scope is None:
+        return None
+    if scope == "org":
+        return f"org:{org.pk if org else '-'}"
+    if scope == "user":
+        return f"user:{user.pk if user else '-'}"
+    if scope == "project":
+        return f"project:{project.pk if project else '-'}"
+    field = scope[len("input."):]
+    if field not in payload:
+        raise JobValidationError(f"input.{field}", f"is required: the type's concurrency is limited per {field}")
+    return f"{field}:{payload[field]}"[:255]
+
+
+def _expiry(spec: Any, due: datetime) -> datetime | None:
+    return due + timedelta(seconds=spec.queue_timeout) if spec.queue_timeout else None
+
+
 def _queued_with_key(dedup_key: str) -> Job | None:
     existing = Job.objects.filter(dedup_key=dedup_key, status=JobStatus.QUEUED).first()
     if existing is not None:
         existing.deduplicated = True
     return existing
+
+
+def _debounced(job: Job, spec: Any, now: datetime) -> Job:
+    """Push a queued debounced job back to a window from now: trailing debounce. A new token
+    makes the message already scheduled for the old time stale."""
+    run_at = now + timedelta(seconds=spec.debounce)
+    token = uuid.uuid4()
+    dispatched_at, countdown = _dispatch_plan(run_at, now)
+    with transaction.atomic():
+        changed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, token=job.token).update(
+            token=token, run_at=run_at, dispatched_at=dispatched_at, updated_at=now, expires_at=_expiry(spec, run_at)
+        )
+        if changed and dispatched_at is not None:
+            _publish_on_commit(job, token, countdown)
+    if changed:
+        job.token, job.run_at = token, run_at
+    job.deduplicated = True
+    return job
 
 
 # --- the life of an execution ---------------------------------------------------------------
@@ -230,9 +298,9 @@ _CLAIM_SQL = """
 UPDATE jobs_job
    SET status = %s, attempts = attempts + 1, started_at = %s, heartbeat_at = %s,
        updated_at = %s, worker = %s, completed_at = NULL
- WHERE id = %s AND status = %s AND token = %s
+ WHERE id = %s AND status = %s AND token = %s AND (expires_at IS NULL OR expires_at > %s)
 RETURNING id, type, queue, input, priority, attempts, max_attempts, rescues, token, started_at,
-          cancel_requested_at
+          cancel_requested_at, concurrency_key, created_by_id, organization_id, project_id
 """
 
 
@@ -261,13 +329,30 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
         id_field.get_db_prep_value(pk, connection),
         JobStatus.QUEUED,
         id_field.get_db_prep_value(tok, connection),
+        when,
     ]
     claimed = list(Job.objects.raw(_CLAIM_SQL, params))
     if not claimed:
+        _expire_if_overdue(pk, tok, now)
         return None
     job = claimed[0]
     JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=worker[:255], started_at=now)
     return job
+
+
+def _expire_if_overdue(job_id: uuid.UUID, token: uuid.UUID, now: datetime) -> None:
+    """A claim that missed because the job waited past its queue timeout fails the job."""
+    overdue = Job.objects.filter(pk=job_id, token=token, status=JobStatus.QUEUED, expires_at__lte=now)
+    expires_at = overdue.values_list("expires_at", flat=True).first()
+    if expires_at is not None:
+        try:
+            job_expire(job_id=job_id, reason=_queue_timeout_reason(expires_at))
+        except InvalidJobTransition:
+            pass
+
+
+def _queue_timeout_reason(expires_at: datetime) -> str:
+    return f"queue timeout: not started by {expires_at.isoformat()}, the deadline of its queue-wait timeout"
 
 
 @dataclass(frozen=True)
@@ -333,7 +418,8 @@ def job_complete(*, job: Job, result: Any) -> None:
 
 
 def job_fail(
-    *, job: Job, error: str, traceback: str = "", retry: bool = True, delay: float | None = None
+    *, job: Job, error: str, traceback: str = "", retry: bool = True, delay: float | None = None,
+    timed_out: bool = False,
 ) -> str:
     """Record a failed attempt; requeue with backoff while attempts are left, else fail.
 
@@ -343,6 +429,7 @@ def job_fail(
 
     now = timezone.now()
     error = error or "the handler raised an error without a message"
+    outcome = Outcome.TIMEOUT if timed_out else Outcome.FAILED
     if retry and job.attempts < job.max_attempts:
         spec = get_handler(job.type)
         if delay is None:
@@ -359,15 +446,16 @@ def job_fail(
                 reason="this execution no longer owns the job",
                 token=token,
                 run_at=run_at,
+                expires_at=_expiry(spec, run_at) if spec is not None else None,
                 dispatched_at=dispatched_at,
                 queued_at=now,
                 heartbeat_at=None,
                 error=error,
                 error_traceback=traceback,
             )
-            _finish_attempt(job, Outcome.FAILED, error, traceback)
+            _finish_attempt(job, outcome, error, traceback)
             if dispatched_at is not None:
-                _publish_on_commit(job.pk, token, job.queue, job.priority, countdown)
+                _publish_on_commit(job, token, countdown)
         logger.warning(
             "job %s attempt %s/%s failed on %s, retry in %.1fs: %s",
             job.pk, job.attempts, job.max_attempts, job.worker, delay, error,
@@ -386,9 +474,19 @@ def job_fail(
             error_traceback=traceback,
             actual_duration=(now - (job.started_at or now)).total_seconds(),
         )
-        _finish_attempt(job, Outcome.FAILED_FINAL, error, traceback)
+        _finish_attempt(job, Outcome.TIMEOUT if timed_out else Outcome.FAILED_FINAL, error, traceback)
     logger.error("job %s failed for good on attempt %s/%s on %s: %s", job.pk, job.attempts, job.max_attempts, job.worker, error)
     return JobStatus.FAILED
+
+
+def job_fail_hard_timeout(*, job_id: Any, token: Any, limit: float | None) -> str | None:
+    """The process running the job was killed at its hard time limit: record the attempt as
+    timed out and retry or fail as for any failure. None if the job moved on meanwhile."""
+    job = Job.objects.filter(pk=job_id, token=token, status=JobStatus.RUNNING).first()
+    if job is None:
+        return None
+    error = f"timed out: hard time limit of {limit}s exceeded; the process running it was killed"
+    return job_fail(job=job, error=error, timed_out=True)
 
 
 def job_acknowledge_cancel(*, job: Job) -> None:
@@ -411,6 +509,9 @@ def job_acknowledge_cancel(*, job: Job) -> None:
 def job_release(*, job: Job, reason: str, outcome: str = Outcome.INTERRUPTED, delay: float = 0.0) -> None:
     """running -> queued with a new token, published again: the execution gave the job back
     (its worker is shutting down) without the handler having failed."""
+    from handlers.registry import get_handler
+
+    spec = get_handler(job.type)
     now = timezone.now()
     token = uuid.uuid4()
     run_at = now + timedelta(seconds=delay) if delay else None
@@ -424,13 +525,14 @@ def job_release(*, job: Job, reason: str, outcome: str = Outcome.INTERRUPTED, de
             reason="this execution no longer owns the job",
             token=token,
             run_at=run_at,
+            expires_at=_expiry(spec, run_at or now) if spec is not None else None,
             dispatched_at=dispatched_at,
             queued_at=now,
             heartbeat_at=None,
         )
         _finish_attempt(job, outcome, reason)
         if dispatched_at is not None:
-            _publish_on_commit(job.pk, token, job.queue, job.priority, countdown)
+            _publish_on_commit(job, token, countdown)
     logger.warning("job %s released back to queued by %s: %s", job.pk, job.worker, reason)
 
 
@@ -490,8 +592,9 @@ def job_retry(*, job_id: Any) -> Job:
             dispatched_at=now,
             rescues=0,
             max_attempts=F("attempts") + budget,
+            expires_at=_expiry(spec, now) if spec is not None else None,
         )
-        _publish_on_commit(job.pk, token, job.queue, job.priority, None)
+        _publish_on_commit(job, token, None)
     logger.info("job %s retried by request", job_id)
     return Job.objects.get(pk=job_id)
 
@@ -499,7 +602,8 @@ def job_retry(*, job_id: Any) -> Job:
 def job_expire(*, job_id: Any, reason: str) -> None:
     """queued -> failed: the job can never run (its type is gone, it waited too long)."""
     now = timezone.now()
-    _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now, error=reason)
+    _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now,
+                error=reason, dispatched_at=None)
     logger.error("job %s expired while queued: %s", job_id, reason)
 
 
@@ -510,6 +614,8 @@ def job_rescue(*, job_id: Any, token: Any, stale_before: datetime) -> str | None
     """A running job whose heartbeat is older than stale_before lost its worker: back to
     queued with a new token (or cancelled, if a cancel was asked; or failed, past the rescue
     cap, as a poison pill). Returns the new status, or None if the job moved on meanwhile."""
+    from handlers.registry import get_handler
+
     job = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, token=token).first()
     if job is None:
         return None
@@ -529,10 +635,12 @@ def job_rescue(*, job_id: Any, token: Any, stale_before: datetime) -> str | None
                 status = JobStatus.FAILED
             else:
                 new_token = uuid.uuid4()
+                spec = get_handler(job.type)
                 _transition(job.pk, target=JobStatus.QUEUED, sources=frozenset({JobStatus.RUNNING}), guard=guard,
                             token=new_token, rescues=F("rescues") + 1, run_at=None, queued_at=now,
-                            dispatched_at=now, heartbeat_at=None)
-                _publish_on_commit(job.pk, new_token, job.queue, job.priority, None)
+                            dispatched_at=now, heartbeat_at=None,
+                            expires_at=_expiry(spec, now) if spec is not None else None)
+                _publish_on_commit(job, new_token, None)
                 status = JobStatus.QUEUED
             _finish_attempt(job, Outcome.LOST, lost)
     except InvalidJobTransition:
@@ -567,13 +675,13 @@ def _republish(job_id: Any, token: Any, *, held: bool) -> bool:
     new_token = uuid.uuid4()
     guard = Q(pk=job_id, status=JobStatus.QUEUED, token=token)
     guard &= Q(dispatched_at__isnull=True) if held else Q(dispatched_at__isnull=False)
-    job = Job.objects.filter(guard).only("queue", "priority").first()
+    job = Job.objects.filter(guard).only("type", "queue", "priority", "concurrency_key").first()
     if job is None:
         return False
     with transaction.atomic():
         if not Job.objects.filter(guard).update(token=new_token, dispatched_at=now, updated_at=now):
             return False
-        _publish_on_commit(job_id, new_token, job.queue, job.priority, None)
+        _publish_on_commit(job, new_token, None)
     return True
 
 
@@ -608,4 +716,26 @@ def jobs_sweep(*, limit: int = 1000) -> int:
                 swept += 1
     if swept:
         logger.warning("sweeper published %s queued job(s) that no message would have delivered", swept)
+
+    overdue = Job.objects.filter(status=JobStatus.QUEUED, expires_at__lte=now).values_list("pk", "expires_at")[:limit]
+    for job_id, expires_at in list(overdue):
+        try:
+            job_expire(job_id=job_id, reason=_queue_timeout_reason(expires_at))
+        except InvalidJobTransition:
+            pass  # started or cancelled meanwhile
     return swept
+
+
+# --- system jobs ----------------------------------------------------------------------------
+
+
+def system_job_send(*, type: str, input: dict[str, Any] | None = None) -> str:
+    """Send a system job (no Job row: seed 004's maintenance jobs); returns the Celery task id."""
+    from handlers.registry import get_handler, registered_types
+
+    spec = get_handler(type)
+    if spec is None or not spec.system:
+        raise UnknownJobType(type, registered_types(system=True))
+    payload = _validated_input(input)
+    _check_schema(spec, payload)
+    return dispatch.send_system_job(job_type=type, payload=payload, queue=spec.queue)

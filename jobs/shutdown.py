@@ -3,9 +3,9 @@ back to queued; it never stays running.
 
 1. SIGTERM starts Celery's warm shutdown: no new messages; running tasks go on.
 2. `worker_shutting_down` (main process) starts a timer of JOBS_SHUTDOWN_GRACE seconds.
-3. When it fires, every pool process still running a job gets SIGUSR2.
-4. In that process the signal raises WorkerStopping inside the handler; the runner releases
-   the job (running -> queued, new token, published again) and the task returns normally.
+3. When it fires, every pool process gets SIGUSR2; one that is running a job raises
+   JobInterrupted inside the handler, and the runner releases the job (running -> queued,
+   new token, published again) and returns normally.
 Anything that still slips through (SIGKILL, a second SIGTERM) is the rescuer's to catch.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 from celery import signals
 from django.conf import settings
 
-from handlers.errors import WorkerStopping
 from jobs import execution
 
 logger = logging.getLogger("conveyor.worker")
@@ -27,29 +26,19 @@ logger = logging.getLogger("conveyor.worker")
 _consumer: Any = None
 
 
-def _raise_if_running(signum: int, frame: Any) -> None:
-    if execution.current_job is not None:
-        raise WorkerStopping()
-
-
-def _install_handler() -> None:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGUSR2, _raise_if_running)
-
-
 @signals.worker_process_init.connect
 def _on_pool_process_init(**kwargs: Any) -> None:
-    _install_handler()
+    execution.install_interrupt_handler()
 
 
 @signals.worker_ready.connect
 def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     global _consumer
     _consumer = sender
-    _install_handler()  # the solo pool runs jobs in the main process
+    execution.install_interrupt_handler()  # the solo pool runs jobs in the main process
 
 
-def _busy_pids() -> list[int]:
+def _pool_pids() -> list[int]:
     pool = getattr(_consumer, "pool", None)
     processes = getattr(getattr(pool, "_pool", None), "_pool", None)
     if processes:  # prefork: signal the children; idle ones ignore SIGUSR2
@@ -62,7 +51,7 @@ def _on_shutting_down(**kwargs: Any) -> None:
     grace = settings.JOBS_SHUTDOWN_GRACE
 
     def interrupt() -> None:
-        for pid in _busy_pids():
+        for pid in _pool_pids():
             try:
                 os.kill(pid, signal.SIGUSR2)
             except ProcessLookupError:

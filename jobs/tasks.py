@@ -1,11 +1,11 @@
 """Celery tasks: thin adapters onto jobs.execution and jobs.services."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-import logging
-
-from celery import shared_task
+from celery import Task, shared_task
+from celery.exceptions import TimeLimitExceeded
 from django.db import InterfaceError, OperationalError, connection
 
 from jobs import execution, services
@@ -13,20 +13,47 @@ from jobs import execution, services
 logger = logging.getLogger("conveyor.worker")
 
 
-@shared_task(name="jobs.run_job", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=False)
-def run_job(self: Any, job_id: str, token: str) -> dict[str, Any]:
+class RunJobTask(Task):
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # A hard time limit kills the pool process; Celery reports it here, in the worker's
+        # main process, which records the attempt so the job does not wait for the rescuer.
+        if isinstance(exc, TimeLimitExceeded) and len(args) >= 2:
+            try:
+                services.job_fail_hard_timeout(job_id=args[0], token=args[1], limit=exc.args[0] if exc.args else None)
+            except Exception:
+                logger.exception("job %s: could not record its hard timeout; the rescuer will requeue it", args[0])
+
+
+@shared_task(base=RunJobTask, name="jobs.run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self: Task, job_id: str, token: str, job_type: str | None = None,
+            concurrency_key: str | None = None) -> dict[str, Any]:
     """The one entry point for user jobs: claim with the token, run the handler, record.
 
     If the database is unreachable, the message is published again with a delay instead of
     being acked and forgotten; the token makes a second delivery harmless.
     """
+    def redeliver(countdown: float) -> None:
+        # the same message again, later: the job waits for a concurrency slot or its rate
+        info = self.request.delivery_info or {}
+        limits = self.request.timelimit or (None, None)
+        self.apply_async(args=[job_id, token], kwargs=self.request.kwargs, countdown=countdown,
+                         queue=info.get("routing_key"), priority=info.get("priority"),
+                         time_limit=limits[0], soft_time_limit=limits[1])
+
     try:
-        return execution.execute(job_id, token, worker=self.request.hostname or "unknown")
+        return execution.execute(job_id, token, worker=self.request.hostname or "unknown", job_type=job_type,
+                                 concurrency_key=concurrency_key, redeliver=redeliver)
     except (OperationalError, InterfaceError) as exc:
         connection.close()
         delay = min(60, 2 ** min(self.request.retries, 6))
         logger.warning("job %s: database unavailable (%s); message retried in %ss", job_id, exc, delay)
         raise self.retry(exc=exc, countdown=delay, max_retries=None) from None
+
+
+@shared_task(name="jobs.run_system_job", bind=True, acks_late=True)
+def run_system_job(self: Task, job_type: str, payload: dict[str, Any]) -> Any:
+    """A system job: no Job row, visible in Flower and django-celery-results only."""
+    return execution.execute_system(job_type, payload, task_id=self.request.id or "eager")
 
 
 @shared_task(name="jobs.rescue_stale_jobs", ignore_result=True)
@@ -37,5 +64,5 @@ def rescue_stale_jobs() -> int:
 
 @shared_task(name="jobs.sweep_unclaimed_jobs", ignore_result=True)
 def sweep_unclaimed_jobs() -> int:
-    """Publish queued jobs that are due and that no message will deliver."""
+    """Publish queued jobs that are due and that no message will deliver; expire overdue ones."""
     return services.jobs_sweep()

@@ -30,7 +30,7 @@ TEST_ENVIRONMENT = {
     "JOBS_SWEEP_UNCLAIMED_AFTER": "3",
     "JOBS_SHUTDOWN_GRACE": "2",
     "JOBS_PROGRESS_MIN_INTERVAL": "0.2",
-    "JOBS_HANDLER_MODULES": "handlers.demo,tests.handlers",
+    "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,tests.handlers",
     "CONVEYOR_VAR_DIR": str(TEST_VAR_DIR),
 }
 os.environ.update(TEST_ENVIRONMENT)
