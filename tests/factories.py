@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from jobs import services
 from jobs.models import Job, Membership, Organization, Project
 
 _seq = itertools.count(1)
@@ -41,3 +42,24 @@ def make_job(status: str = "queued", **fields: Any) -> Job:
         defaults["completed_at"] = now
     defaults.update(fields)
     return Job.objects.create(status=status, **defaults)
+
+
+def job_in_status(status: str = "queued", *, type: str = "demo.sleep", **create: Any) -> Job:
+    """A job brought to `status` through the services, as a worker would, without one."""
+    create.setdefault("input", {"seconds": 0})
+    job = services.job_create(type=type, **create)
+    if status == "cancelled":
+        services.job_cancel(job_id=job.pk)
+    elif status != "queued":
+        claimed = services.job_claim(job_id=job.pk, token=job.token, worker="celery@test-host")
+        assert claimed is not None
+        if status == "completed":
+            services.job_complete(job=claimed, result={"ok": True})
+        elif status == "failed":
+            services.job_fail(
+                job=claimed, error="boom: the disk is full",
+                traceback="Traceback (most recent call last):\nOSError: boom", retry=False,
+            )
+        else:
+            assert status == "running", status
+    return Job.objects.get(pk=job.pk)

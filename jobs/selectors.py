@@ -1,0 +1,262 @@
+"""Every read of jobs for the admin, the management commands and the API.
+
+Writes live in `jobs.services`; this module never changes a row. Each selector is keyword-only,
+validates what a user could have typed (a job id, a status name, an ordering) and raises a
+`jobs.errors` exception naming the bad value, so every adapter reports the same message.
+
+Stuck jobs are defined here once, for the admin's filter and for anyone else who asks:
+  * stale:     running, and the heartbeat is older than JOBS_HEARTBEAT_TIMEOUT (or it never
+               heartbeated and was last touched before that) - the rescuer's definition;
+  * unclaimed: queued and due for longer than JOBS_SWEEP_UNCLAIMED_AFTER - what the sweeper
+               would republish.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from jobs.errors import JobNotFound, JobValidationError
+from jobs.models import Job, JobAttempt, Organization, Project
+from jobs.states import JobStatus, parse_status
+
+# Orderings a caller may ask for; anything else would let a user sort on an unindexed column
+# of a very large table (or on a relation's private fields).
+ORDERABLE_FIELDS: frozenset[str] = frozenset(
+    {"created_at", "updated_at", "started_at", "completed_at", "run_at", "priority", "status", "type"}
+)
+MAX_LIST_LIMIT = 1000
+
+StuckKind = Literal["stale", "unclaimed", "any"]
+
+# what every job read needs for display; fetched in the same query (no N+1)
+_RELATED = ("created_by", "organization", "project")
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job list: the rows, and how many match the filters in all."""
+
+    items: list[Job]
+    total: int
+    limit: int
+    offset: int
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def parse_job_id(job_id: Any) -> uuid.UUID:
+    """A job id typed by a user (string or UUID) as a UUID; JobValidationError if malformed."""
+    if isinstance(job_id, uuid.UUID):
+        return job_id
+    try:
+        return uuid.UUID(str(job_id).strip())
+    except (ValueError, AttributeError, TypeError):
+        raise JobValidationError(
+            "id", f"{job_id!r} is not a valid job id (expected a UUID such as 3f2b9c1e-...)"
+        ) from None
+
+
+def job_get(*, job_id: Any) -> Job:
+    """The job with this id, its creator, organization and project loaded.
+
+    Raises JobValidationError (field "id") for a malformed id, JobNotFound for an unknown one.
+    """
+    pk = parse_job_id(job_id)
+    job = Job.objects.select_related(*_RELATED).filter(pk=pk).first()
+    if job is None:
+        raise JobNotFound(pk)
+    return job
+
+
+def _statuses(values: Iterable[str]) -> list[str]:
+    parsed = []
+    for raw in values:
+        try:
+            parsed.append(parse_status(raw))
+        except ValueError as exc:
+            raise JobValidationError("status", str(exc)) from None
+    return parsed
+
+
+def job_queryset(
+    *,
+    statuses: Iterable[str] | None = None,
+    types: Iterable[str] | None = None,
+    created_by: Any = None,
+    organization: Any = None,
+    project: Any = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[Job]:
+    """The filtered, unordered, unsliced queryset behind `job_list` (for callers that paginate
+    themselves). Status names go through `parse_status`, so seed aliases and any case work."""
+    qs = Job.objects.select_related(*_RELATED)
+    # one name passed where a list was meant would otherwise be read letter by letter
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    if isinstance(types, str):
+        types = [types]
+    if statuses:
+        qs = qs.filter(status__in=_statuses(statuses))
+    if types:
+        qs = qs.filter(type__in=list(types))
+    # model instances and primary keys are both accepted: Django compares either to the FK
+    if created_by is not None:
+        qs = qs.filter(created_by=created_by)
+    if organization is not None:
+        qs = qs.filter(organization=organization)
+    if project is not None:
+        qs = qs.filter(project=project)
+    if created_after is not None:
+        qs = qs.filter(created_at__gte=created_after)
+    if created_before is not None:
+        qs = qs.filter(created_at__lt=created_before)
+    return qs
+
+
+def job_list(
+    *,
+    statuses: Iterable[str] | None = None,
+    types: Iterable[str] | None = None,
+    created_by: Any = None,
+    organization: Any = None,
+    project: Any = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    order_by: str = "created_at",
+    direction: str = "desc",
+    limit: int = 50,
+    offset: int = 0,
+) -> JobPage:
+    """One page of jobs matching every given filter, newest first by default.
+
+    Two queries whatever the page size: the rows (with creator, organization and project
+    joined) and the count. Raises JobValidationError naming the bad argument.
+    """
+    if order_by not in ORDERABLE_FIELDS:
+        choices = ", ".join(sorted(ORDERABLE_FIELDS))
+        raise JobValidationError("order_by", f"cannot order by {order_by!r}; choose one of {choices}")
+    if direction not in ("asc", "desc"):
+        raise JobValidationError("direction", f"must be 'asc' or 'desc', got {direction!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise JobValidationError("limit", f"must be an integer from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise JobValidationError("offset", f"must be an integer >= 0, got {offset!r}")
+    qs = job_queryset(
+        statuses=statuses,
+        types=types,
+        created_by=created_by,
+        organization=organization,
+        project=project,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    sign = "-" if direction == "desc" else ""
+    # the primary key breaks ties so that offsets never skip or repeat a row between pages
+    ordered = qs.order_by(f"{sign}{order_by}", f"{sign}pk")
+    items = list(ordered[offset : offset + limit])
+    # a short first page already tells the total; skip the COUNT
+    total = offset + len(items) if (len(items) < limit and (items or offset == 0)) else qs.count()
+    return JobPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def job_stats(*, project: Any = None, organization: Any = None, created_by: Any = None) -> dict[str, int]:
+    """How many jobs there are, in all and per status: one aggregate query.
+
+    Keys: total, queued, running, completed, failed, cancelled.
+    """
+    qs = job_queryset(created_by=created_by, organization=organization, project=project)
+    counts = qs.order_by().aggregate(
+        total=Count("pk"),
+        **{status: Count("pk", filter=Q(status=status)) for status in JobStatus.values},
+    )
+    return {key: int(value or 0) for key, value in counts.items()}
+
+
+def job_attempts(*, job: Job | Any) -> list[JobAttempt]:
+    """The job's execution attempts, first to last (a Job or its id)."""
+    job_id = job.pk if isinstance(job, Job) else parse_job_id(job)
+    return list(JobAttempt.objects.filter(job_id=job_id).order_by("number"))
+
+
+# --- stuck jobs ------------------------------------------------------------------------------
+
+
+def stale_heartbeat_q(*, now: datetime | None = None) -> Q:
+    """Running jobs whose worker stopped heartbeating (what the rescuer will requeue)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.JOBS_HEARTBEAT_TIMEOUT)
+    return Q(status=JobStatus.RUNNING) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
+    )
+
+
+def unclaimed_q(*, now: datetime | None = None) -> Q:
+    """Queued jobs due for longer than JOBS_SWEEP_UNCLAIMED_AFTER that nobody claimed."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.JOBS_SWEEP_UNCLAIMED_AFTER)
+    # due since max(queued_at, run_at): both must be older than the cutoff
+    waiting_since = Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
+    due = Q(run_at__isnull=True) | Q(run_at__lt=cutoff)
+    return Q(status=JobStatus.QUEUED) & waiting_since & due
+
+
+def stuck_jobs(
+    *, kind: StuckKind = "any", queryset: QuerySet[Job] | None = None, now: datetime | None = None
+) -> QuerySet[Job]:
+    """Jobs that look stuck: `stale` heartbeats, `unclaimed` queued jobs, or `any` of both.
+
+    Narrows `queryset` when given (the admin's changelist), else all jobs.
+    """
+    qs = queryset if queryset is not None else Job.objects.select_related(*_RELATED)
+    if kind == "stale":
+        return qs.filter(stale_heartbeat_q(now=now))
+    if kind == "unclaimed":
+        return qs.filter(unclaimed_q(now=now))
+    if kind == "any":
+        return qs.filter(stale_heartbeat_q(now=now) | unclaimed_q(now=now))
+    raise JobValidationError("stuck", f"must be 'stale', 'unclaimed' or 'any', got {kind!r}")
+
+
+def stale_running_jobs(*, now: datetime | None = None) -> QuerySet[Job]:
+    return stuck_jobs(kind="stale", now=now)
+
+
+def unclaimed_queued_jobs(*, now: datetime | None = None) -> QuerySet[Job]:
+    return stuck_jobs(kind="unclaimed", now=now)
+
+
+# --- tenancy look-ups for adapters (commands, API) that take a user's reference --------------
+
+
+def user_find(*, username: str) -> Any | None:
+    """The user with this username (the model's USERNAME_FIELD), or None."""
+    User = get_user_model()
+    return User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+
+
+def organization_find(*, ref: str | int) -> Organization | None:
+    """The organization with this slug or, failing that, this numeric id; or None."""
+    text = str(ref).strip()
+    org = Organization.objects.filter(slug=text).first()
+    if org is None and text.isdigit():
+        org = Organization.objects.filter(pk=int(text)).first()
+    return org
+
+
+def project_find(*, project_id: str | int) -> Project | None:
+    """The project with this numeric id, or None (also for a non-numeric id)."""
+    text = str(project_id).strip()
+    if not text.isdigit():
+        return None
+    return Project.objects.select_related("organization").filter(pk=int(text)).first()
