@@ -13,3 +13,4 @@ class HandlersConfig(AppConfig):
     def ready(self) -> None:
         for module in settings.JOBS_HANDLER_MODULES:
             import_module(module)
+        from handlers import checks  # noqa: F401  (registers the system check)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from django.utils import timezone
 from jobs import dispatch
 from jobs.errors import InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, UnknownJobType
 from jobs.models import Job, JobAttempt, Organization, Project
+from jobs.selectors import parse_job_id
 from jobs.states import TRANSITIONS, JobStatus
 
 logger = logging.getLogger("conveyor.jobs")
@@ -135,8 +137,8 @@ def _validated_run_at(run_at: datetime | None, delay: float | None, now: datetim
     if run_at is not None and delay is not None:
         raise JobValidationError("runAt", "give either a run time or a delay, not both")
     if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
-            raise JobValidationError("delay", f"must be a number of seconds >= 0, got {delay!r}")
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+            raise JobValidationError("delay", f"must be a finite number of seconds >= 0, got {delay!r}")
         return now + timedelta(seconds=delay)
     if run_at is not None and timezone.is_naive(run_at):
         raise JobValidationError("runAt", "must carry a time zone")
@@ -542,6 +544,7 @@ def job_release(*, job: Job, reason: str, outcome: str = Outcome.INTERRUPTED, de
 def job_cancel(*, job_id: Any) -> Job:
     """Cancel a queued job now; ask a running one to stop (it ends cancelled at its next
     progress or check). Any other status raises InvalidJobTransition."""
+    job_id = parse_job_id(job_id)
     now = timezone.now()
     try:
         _transition(job_id, target=JobStatus.CANCELLED, sources=frozenset({JobStatus.QUEUED}),
@@ -562,6 +565,7 @@ def job_retry(*, job_id: Any) -> Job:
     and a fresh budget of attempts."""
     from handlers.registry import get_handler
 
+    job_id = parse_job_id(job_id)
     job = Job.objects.filter(pk=job_id).first()
     if job is None:
         raise JobNotFound(job_id)

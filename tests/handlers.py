@@ -30,3 +30,75 @@ def stubborn(ctx: JobContext) -> dict[str, Any]:
     """Sleeps without ever calling progress or check_cancelled."""
     time.sleep(float(ctx.input.get("seconds", 5)))
     return {"slept": ctx.input.get("seconds", 5)}
+
+
+# --- policies (issue: handler policies) ------------------------------------------------------
+
+from pydantic import BaseModel  # noqa: E402
+
+
+def _mark(ctx: JobContext, event: str) -> None:
+    """One line per event, appended atomically: '<event> <job id> <time>'."""
+    with Path(ctx.input["path"]).open("a") as out:
+        out.write(f"{event} {ctx.job_id} {time.time():.6f}\n")
+
+
+def _timed_run(ctx: JobContext) -> dict[str, Any]:
+    _mark(ctx, "start")
+    time.sleep(float(ctx.input.get("seconds", 0.2)))
+    _mark(ctx, "end")
+    return {"ok": True}
+
+
+handler("test.limited1", concurrency=1)(_timed_run)
+handler("test.limited4", concurrency=4)(_timed_run)
+handler("test.per_org", concurrency=1, concurrency_key="org")(_timed_run)
+handler("test.rated", rate_limit=(3, 2.0))(_timed_run)
+handler("test.debounced", dedup_key="item-{item}", debounce=1.0)(_timed_run)
+handler("test.deduped", dedup_key="thing-{thing}")(_timed_run)
+handler("test.queue_timeout", queue_timeout=1.0)(_timed_run)
+
+
+@handler("test.soft_timeout", timeout=(0.5, 10), max_attempts=2, backoff=Backoff(base=0.1))
+def soft_timeout(ctx: JobContext) -> dict[str, Any]:
+    time.sleep(5)
+    return {"never": True}
+
+
+@handler("test.hard_timeout", timeout=(None, 1.0), max_attempts=1)
+def hard_timeout(ctx: JobContext) -> dict[str, Any]:
+    while True:  # ignores every exception: only killing the process stops it
+        try:
+            time.sleep(0.05)
+        except BaseException:
+            pass
+
+
+@handler("test.deaf")
+def deaf(ctx: JobContext) -> dict[str, Any]:
+    """Swallows even the interrupt: only terminating the process stops it."""
+    deadline = time.monotonic() + float(ctx.input.get("seconds", 60))
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except BaseException:
+            pass
+    return {"finished": True}
+
+
+class Invoice(BaseModel):
+    invoice_id: int
+    email: str
+
+
+@handler("test.schema", schema=Invoice)
+def with_schema(ctx: JobContext) -> dict[str, Any]:
+    return {"invoice": ctx.input["invoice_id"]}
+
+
+@handler("test.system", system=True)
+def system_job(ctx: JobContext) -> dict[str, Any]:
+    ctx.progress(50, "half way")
+    with Path(ctx.input["path"]).open("a") as out:
+        out.write(f"{ctx.job_id}\n")
+    return {"id": ctx.job_id}

@@ -30,6 +30,9 @@ TEST_ENVIRONMENT = {
     "JOBS_SWEEP_UNCLAIMED_AFTER": "3",
     "JOBS_SHUTDOWN_GRACE": "2",
     "JOBS_PROGRESS_MIN_INTERVAL": "0.2",
+    "JOBS_CANCEL_GRACE": "1",
+    "JOBS_SLOT_RETRY_DELAY": "0.2",
+    "JOBS_HARD_TIMEOUT_GRACE": "1",
     "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,tests.handlers",
     "CONVEYOR_VAR_DIR": str(TEST_VAR_DIR),
 }

@@ -336,3 +336,17 @@ def test_two_concurrent_claims_exactly_one_wins():
 def test_job_json_round_trip_keeps_unicode():
     job = services.job_create(type="demo.sleep", input={"name": "Café ☕"})
     assert Job.objects.get(pk=job.pk).input == json.loads(json.dumps({"name": "Café ☕"}))
+
+
+@pytest.mark.parametrize("delay", [float("nan"), float("inf")])
+def test_a_delay_that_is_not_finite_is_refused(delay):
+    with pytest.raises(JobValidationError, match="finite number of seconds"):
+        services.job_create(type="demo.sleep", delay=delay)
+    assert Job.objects.count() == 0
+
+
+def test_a_malformed_job_id_is_a_validation_error_naming_it():
+    with pytest.raises(JobValidationError, match="'nope' is not a valid job id"):
+        services.job_cancel(job_id="nope")
+    with pytest.raises(JobValidationError, match="'nope' is not a valid job id"):
+        services.job_retry(job_id="nope")
