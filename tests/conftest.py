@@ -1,6 +1,7 @@
 """Shared fixtures: the embedded Redis (when REDIS_URL is not given), real processes, helpers."""
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,7 +63,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 @pytest.fixture(scope="session", autouse=True)
 def _clean_test_var() -> Iterator[None]:
     yield
-    shutil.rmtree(test_settings.TEST_VAR_DIR / "redis", ignore_errors=True)
+    if os.environ.get("CONVEYOR_TEST_VAR_DIR"):
+        shutil.rmtree(test_settings.TEST_VAR_DIR / "redis", ignore_errors=True)
+    else:
+        shutil.rmtree(test_settings.TEST_VAR_DIR, ignore_errors=True)
 
 
 @pytest.fixture

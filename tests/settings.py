@@ -7,14 +7,16 @@ Worker processes started by the tests get this same environment and the real
 `config.settings`.
 """
 import os
+import tempfile
 from pathlib import Path
 
 for _name in list(os.environ):
     if _name.startswith(("DJANGO_", "CELERY_", "JOBS_")) and _name != "DJANGO_SETTINGS_MODULE":
         del os.environ[_name]
 
-_BASE = Path(__file__).resolve().parent.parent
-TEST_VAR_DIR = Path(os.environ.get("CONVEYOR_TEST_VAR_DIR", _BASE / "var" / "test"))
+# A folder of this run's own (SQLite test database, embedded Redis socket), so that two
+# runs at once do not share them; removed at the end of the run (conftest).
+TEST_VAR_DIR = Path(os.environ.get("CONVEYOR_TEST_VAR_DIR") or tempfile.mkdtemp(prefix="conveyor-test-"))
 TEST_REDIS_SOCKET = TEST_VAR_DIR / "redis" / "redis.sock"
 EMBEDDED_REDIS_FOR_TESTS = not os.environ.get("REDIS_URL")
 if EMBEDDED_REDIS_FOR_TESTS:
