@@ -1,6 +1,8 @@
 """Django settings for Conveyor. Every value comes from `config.env`."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
@@ -32,6 +34,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "jobs",
     "handlers",
     "scheduler",
@@ -117,7 +123,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TRACK_STARTED = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# A "task-sent" event doubles the Redis work of every publish; Flower still shows each task
+# from the worker's received/started/succeeded events.
+CELERY_TASK_SEND_SENT_EVENT = env.env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
@@ -134,7 +142,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
     "socket_keepalive": True,
     "health_check_interval": 25,
-    "retry_on_timeout": True,
 }
 CELERY_RESULT_EXPIRES = None  # pruned by the platform's clean-up, not by celery.backend_cleanup
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -191,4 +198,58 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": JOBS_SWEEP_INTERVAL,
         "options": {"queue": JOBS_SYSTEM_QUEUE, "expires": JOBS_SWEEP_INTERVAL},
     },
+}
+
+# --- REST API (jobs.api) ------------------------------------------------------------------
+# Quotas per user (per organization, the Organization's own fields override these); 0 means no
+# limit of that kind. Staff are exempt unless JOBS_QUOTA_STAFF_EXEMPT=0.
+JOBS_QUOTA_PER_MINUTE = env.env_int("JOBS_QUOTA_PER_MINUTE", 1, minimum=0)
+JOBS_QUOTA_PER_HOUR = env.env_int("JOBS_QUOTA_PER_HOUR", 10, minimum=0)
+JOBS_QUOTA_PER_DAY = env.env_int("JOBS_QUOTA_PER_DAY", 100, minimum=0)
+JOBS_QUOTA_STAFF_EXEMPT = env.env_bool("JOBS_QUOTA_STAFF_EXEMPT", True)
+# The largest JSON request body the API reads (413 beyond it): a full-size payload plus its
+# envelope. Enforced by the API's own parser, since DRF's JSON parsing reads the stream
+# without checking DATA_UPLOAD_MAX_MEMORY_SIZE.
+JOBS_API_MAX_BODY_BYTES = env.env_int("JOBS_API_MAX_BODY_BYTES", JOBS_MAX_PAYLOAD_BYTES + 64 * 1024, minimum=1)
+if JOBS_API_MAX_BODY_BYTES < JOBS_MAX_PAYLOAD_BYTES:
+    raise ImproperlyConfigured(
+        f"JOBS_API_MAX_BODY_BYTES={JOBS_API_MAX_BODY_BYTES} is below JOBS_MAX_PAYLOAD_BYTES={JOBS_MAX_PAYLOAD_BYTES}: "
+        "a payload within the limit could never be sent."
+    )
+# How many jobs one bulk cancel/retry request may change.
+JOBS_API_BULK_MAX = env.env_int("JOBS_API_BULK_MAX", 1000, minimum=1)
+# Lifetime of the API tokens made by `manage.py create_api_token` (0: they never expire).
+JOBS_API_TOKEN_DAYS = env.env_int("JOBS_API_TOKEN_DAYS", 90, minimum=0)
+
+REST_FRAMEWORK = {
+    # Token first: an anonymous request then gets 401 with `WWW-Authenticate: Bearer`.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "jobs.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# API tokens are stored as SHA-512 digests (django-rest-knox); sent as `Authorization: Bearer <token>`.
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_PREFIX": "cnv_",  # recognisable by secret scanners
+    "TOKEN_TTL": timedelta(days=JOBS_API_TOKEN_DAYS) if JOBS_API_TOKEN_DAYS else None,
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Conveyor API",
+    "DESCRIPTION": "Background jobs: create, follow, cancel and retry them; job types, quotas.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api(/v1)?",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # the docs page's assets come from this server, not from a CDN
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }

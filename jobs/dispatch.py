@@ -50,9 +50,6 @@ def send_run_job(
     countdown: float | None,
 ) -> None:
     """Publish run_job(job_id, token). Raises if the broker cannot be reached in time."""
-    from handlers.registry import get_handler
-    from jobs.tasks import run_job
-
     mode = current_mode()
     if mode == "record":
         recorded.append(Recorded(str(job_id), str(token), job_type, queue, priority, countdown))
@@ -62,6 +59,29 @@ def send_run_job(
 
         execute(str(job_id), str(token), worker="inline", apply_limits=False, heartbeat=False)
         return
+    _apply(job_id, token, job_type, queue, priority, concurrency_key, countdown)
+
+
+def send_run_jobs(messages: list[tuple[Any, uuid.UUID, str, str, int, str | None]]) -> None:
+    """Publish many run_job messages on one connection and producer (bulk creation)."""
+    from config.celery import app
+
+    if current_mode() != "broker":
+        for job_id, token, job_type, queue, priority, key in messages:
+            send_run_job(job_id=job_id, token=token, job_type=job_type, queue=queue, priority=priority,
+                         concurrency_key=key, countdown=None)
+        return
+    # kombu's publish batch buffers the LPUSHes in one Redis pipeline per thousand messages
+    with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+        for job_id, token, job_type, queue, priority, key in messages:
+            _apply(job_id, token, job_type, queue, priority, key, None, producer=producer)
+
+
+def _apply(job_id: Any, token: uuid.UUID, job_type: str, queue: str, priority: int, concurrency_key: str | None,
+           countdown: float | None, producer: Any = None) -> None:
+    from handlers.registry import get_handler
+    from jobs.tasks import run_job
+
     options: dict[str, Any] = {}
     spec = get_handler(job_type)
     if spec is not None and spec.timeout is not None:
@@ -77,6 +97,7 @@ def send_run_job(
         countdown=countdown,
         retry=True,
         retry_policy=_retry_policy(),
+        producer=producer,
         **options,
     )
 

@@ -234,6 +234,63 @@ def job_create(
     return job
 
 
+def jobs_create_bulk(
+    *,
+    type: str,
+    inputs: list[dict[str, Any]],
+    created_by: Any = None,
+    organization: Organization | None = None,
+    project: Project | None = None,
+    priority: int | None = None,
+) -> list[Job]:
+    """Create many jobs of one type in one transaction (one bulk INSERT per thousand) and
+    publish them after the commit on one broker connection. All or nothing: the first
+    invalid payload refuses the whole batch, naming its index."""
+    from handlers.registry import get_handler, registered_types
+
+    spec = get_handler(type) if isinstance(type, str) else None
+    if spec is None or spec.system:
+        raise UnknownJobType(str(type), registered_types(system=False))
+    if spec.dedup_key or spec.debounce:
+        raise JobValidationError("type", f"{type!r} deduplicates or debounces its jobs; create them one by one")
+    if not isinstance(inputs, list) or not inputs:
+        raise JobValidationError("inputs", "must be a non-empty list of JSON objects")
+    payloads = []
+    for index, value in enumerate(inputs):
+        try:
+            payload = _validated_input(value)
+            _check_schema(spec, payload)
+        except JobValidationError as exc:
+            raise JobValidationError(f"inputs[{index}].{exc.field}", str(exc).split(": ", 1)[-1]) from None
+        payloads.append(payload)
+    job_priority = _validated_priority(priority, spec.priority)
+    if project is not None and organization is None:
+        organization = project.organization
+    now = timezone.now()
+    jobs = [
+        Job(type=type, queue=spec.queue, input=payload, priority=job_priority, max_attempts=spec.max_attempts,
+            concurrency_key=_concurrency_key(spec, payload, created_by, organization, project),
+            created_by=created_by, organization=organization, project=project, expires_at=_expiry(spec, now),
+            dispatched_at=now, queued_at=now, created_at=now, updated_at=now)
+        for payload in payloads
+    ]
+    with transaction.atomic():
+        Job.objects.bulk_create(jobs, batch_size=1000)
+        messages = [(job.pk, job.token, job.type, job.queue, job.priority, job.concurrency_key) for job in jobs]
+        transaction.on_commit(lambda: _publish_many(messages))
+    logger.info("%s jobs created in bulk: type=%s", len(jobs), type)
+    return jobs
+
+
+def _publish_many(messages: list[tuple[Any, uuid.UUID, str, str, int, str | None]]) -> None:
+    try:
+        dispatch.send_run_jobs(messages)
+    except Exception as exc:
+        # some may have gone out: the rest stay "dispatched", and the sweeper republishes
+        # whatever no message will deliver once their queue is empty
+        logger.warning("bulk publish of %s jobs failed (%s); the sweeper will recover them", len(messages), exc)
+
+
 def _check_schema(spec: Any, payload: dict[str, Any]) -> None:
     if spec.schema is None:
         return

@@ -350,3 +350,15 @@ def test_a_malformed_job_id_is_a_validation_error_naming_it():
         services.job_cancel(job_id="nope")
     with pytest.raises(JobValidationError, match="'nope' is not a valid job id"):
         services.job_retry(job_id="nope")
+
+
+def test_bulk_create_is_all_or_nothing_and_names_the_bad_item(django_capture_on_commit_callbacks):
+    with pytest.raises(JobValidationError, match=r"inputs\[2\]\.input: must be a JSON object"):
+        services.jobs_create_bulk(type="demo.sleep", inputs=[{}, {"seconds": 1}, "nope"])
+    assert Job.objects.count() == 0
+    with django_capture_on_commit_callbacks() as callbacks:
+        jobs = services.jobs_create_bulk(type="demo.sleep", inputs=[{"seconds": n} for n in range(25)], priority=3)
+    assert len(callbacks) == 1  # one publish step for the whole batch
+    assert Job.objects.filter(status="queued", priority=3).count() == 25 == len(jobs)
+    with pytest.raises(JobValidationError, match="create them one by one"):
+        services.jobs_create_bulk(type="test.deduped", inputs=[{"thing": 1, "path": "x"}])

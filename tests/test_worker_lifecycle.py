@@ -136,3 +136,12 @@ def test_priority_one_runs_before_priority_ten_in_a_backlog(processes, tmp_path)
     order = [line.split()[0] for line in marker.read_text().splitlines()]
     # the worker starts on a backlog of mixed priorities: the most urgent come first
     assert set(order[:3]) == {str(j.pk) for j in high}
+
+
+def test_jobs_created_in_bulk_are_published_in_a_batch_and_all_run(processes):
+    processes.worker()
+    jobs = services.jobs_create_bulk(type="demo.sleep", inputs=[{"seconds": 0, "steps": 1}] * 50)
+    ids = [j.pk for j in jobs]
+    wait_for(lambda: Job.objects.filter(pk__in=ids, status="completed").count() == 50, timeout=60,
+             message="50 bulk jobs to complete")
+    assert JobAttempt.objects.filter(job_id__in=ids).count() == 50
