@@ -474,3 +474,24 @@ def test_job_get_malformed_and_unknown_ids() -> None:
 def test_settings_limit_is_the_default_one_megabyte() -> None:
     # the parametrized size cases above are written against this value
     assert settings.JOBS_MAX_PAYLOAD_BYTES == LIMIT
+
+
+@pytest.mark.django_db
+def test_enqueue_job_count_creates_many_in_one_batch():
+    out = StringIO()
+    call_command("enqueue_job", "demo.sleep", "--input", '{"seconds": 0}', "--count", "30", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["created"] == 30 and len(set(data["ids"])) == 30
+    assert Job.objects.filter(type="demo.sleep", status="queued").count() == 30
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("extra,text", [
+    (["--count", "0"], "--count: must be at least 1"),
+    (["--count", "2", "--wait"], "--count cannot be combined with --wait"),
+    (["--count", "2", "--dedup-key", "k"], "--count cannot be combined with --dedup-key"),
+])
+def test_enqueue_job_count_errors(extra, text):
+    with pytest.raises(CommandError, match=text):
+        call_command("enqueue_job", "demo.sleep", *extra)
+    assert Job.objects.count() == 0

@@ -77,9 +77,18 @@ class Command(BaseCommand):
             help="With --wait: give up waiting after this many seconds (the job keeps going). "
             f"Default: {DEFAULT_WAIT_TIMEOUT:g}.",
         )
+        parser.add_argument(
+            "--count",
+            type=int,
+            metavar="N",
+            help="Create N jobs with this input in one transaction and publish them in one batch "
+            "(not with --wait, --delay or --dedup-key).",
+        )
         parser.add_argument("--json", action="store_true", help="Print the job as one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["count"] is not None:
+            return self.handle_bulk(options)
         create_kwargs = self.parse_request(options)
         try:
             job = services.job_create(**create_kwargs)
@@ -92,6 +101,31 @@ class Command(BaseCommand):
         if options["wait"] and job.status != JobStatus.COMPLETED:
             detail = f": {job.error}" if job.error else ""
             raise CommandError(f"job {job.pk} ended {job.status}{detail}")
+
+    def handle_bulk(self, options: dict[str, Any]) -> None:
+        count = options["count"]
+        if count < 1:
+            raise CommandError(f"--count: must be at least 1, got {count}")
+        for option in ("wait", "delay", "dedup_key"):
+            if options[option] not in (None, False):
+                raise CommandError(f"--count cannot be combined with --{option.replace('_', '-')}")
+        kwargs = self.parse_request(options)
+        started = time.perf_counter()
+        try:
+            jobs = services.jobs_create_bulk(
+                type=kwargs["type"], inputs=[kwargs["input"]] * count, priority=kwargs["priority"],
+                created_by=kwargs.get("created_by"), organization=kwargs.get("organization"),
+                project=kwargs.get("project"),
+            )
+        except JobValidationError as exc:
+            raise CommandError(presenters.option_error(exc, _OPTION_FOR_FIELD)) from None
+        elapsed = time.perf_counter() - started
+        if options["json"]:
+            self.stdout.write(json.dumps({"created": len(jobs), "seconds": round(elapsed, 3),
+                                          "ids": [str(job.pk) for job in jobs]}))
+        else:
+            self.stdout.write(self.style.SUCCESS(
+                f"Enqueued {len(jobs)} {kwargs['type']} jobs in {elapsed:.2f}s ({len(jobs) / elapsed:.0f}/s)."))
 
     # --- steps ---------------------------------------------------------------------------
 
