@@ -1,0 +1,43 @@
+# Conveyor: `make run` starts the whole platform on this machine, `make test` runs the suite.
+# Both create the virtualenv first (and reinstall when requirements.txt changed).
+#
+#   make run                         web :8000, worker, beat, Flower :5555 (embedded defaults)
+#   make test PYTEST_ARGS="-x -k sleep"
+#   make run VENV=/elsewhere/venv PYTHON=python3.12
+
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+VENV_PYTHON := $(VENV)/bin/python
+# Touched after every successful install: newer than requirements.txt means up to date.
+STAMP := $(VENV)/.requirements.stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test
+
+help:
+	@echo "make run    start web, worker, beat and Flower (Ctrl-C stops all)"
+	@echo "make test   run the test suite (PYTEST_ARGS=... passes arguments to pytest)"
+	@echo "make venv   create $(VENV) and install requirements.txt"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@if [ ! -x "$(VENV_PYTHON)" ]; then \
+	  if ! $(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" 2>/dev/null; then \
+	    echo "Conveyor needs Python 3.11 or newer, but $(PYTHON) is: $$(command -v $(PYTHON) >/dev/null && $(PYTHON) --version 2>&1 || echo "not found")." >&2; \
+	    echo "Install one and name it, e.g.: make run PYTHON=python3.12" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "creating the virtualenv $(VENV) with $(PYTHON)"; \
+	  $(PYTHON) -m venv "$(VENV)"; \
+	fi
+	"$(VENV_PYTHON)" -m pip install --disable-pip-version-check -r requirements.txt
+	@touch "$@"
+
+run: venv
+	"$(VENV_PYTHON)" -m config.launcher
+
+test: venv
+	"$(VENV_PYTHON)" -m pytest $(PYTEST_ARGS)
