@@ -75,62 +75,94 @@ class _Channel:
             return False
 
 
-class Heartbeat(threading.Thread):
-    """Every JOBS_HEARTBEAT_INTERVAL: bump heartbeat_at, renew the concurrency lease, and
-    enforce a cancel: flag it for the handler, interrupt the handler after JOBS_CANCEL_GRACE,
-    and terminate the pool process after twice that."""
-
+class _Watched:
     def __init__(self, job: Job, ctx: JobContext, lease: str | None) -> None:
-        super().__init__(name=f"heartbeat-{job.pk}", daemon=True)
         self.job = job
         self.ctx = ctx
         self.lease = lease
-        self.stopped = threading.Event()
         self.cancel_seen_at: float | None = None
 
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.JOBS_HEARTBEAT_INTERVAL):
-                try:
-                    live = services.job_heartbeat(job=self.job)
-                    if self.lease and not limits.renew_slot(self.lease, str(self.job.pk)):
-                        logger.warning("job %s: its concurrency lease %s had expired", self.job.pk, self.lease)
-                except Exception:
-                    logger.exception("job %s: heartbeat failed; will try again", self.job.pk)
-                    connection.close()
-                    continue
-                if not live.owned:
-                    logger.warning("job %s: this execution no longer owns the job (rescued)", self.job.pk)
-                    return
-                if live.cancel_requested:
-                    self.ctx.cancel_event.set()
-                    self._enforce_cancel()
-        finally:
-            connection.close()
 
-    def _enforce_cancel(self) -> None:
+class Heartbeat(threading.Thread):
+    """One thread per worker process, beating for the job the process runs now.
+
+    Every JOBS_HEARTBEAT_INTERVAL: bump heartbeat_at, renew the concurrency lease, and
+    enforce a cancel: flag it for the handler, interrupt the handler after JOBS_CANCEL_GRACE,
+    and terminate the pool process after twice that. One long-lived thread rather than one
+    per job: starting and joining a thread per job cost more than the job's SQL.
+    """
+
+    _instance: Heartbeat | None = None
+    _instance_pid: int | None = None
+
+    def __init__(self) -> None:
+        super().__init__(name="conveyor-heartbeat", daemon=True)
+        self.lock = threading.Lock()
+        self.watched: _Watched | None = None
+
+    @classmethod
+    def for_this_process(cls) -> Heartbeat:
+        # a forked pool process inherits the object but not the thread
+        if cls._instance is None or cls._instance_pid != os.getpid():
+            cls._instance = cls()
+            cls._instance_pid = os.getpid()
+            cls._instance.start()
+        return cls._instance
+
+    def watch(self, job: Job, ctx: JobContext, lease: str | None) -> None:
+        with self.lock:
+            self.watched = _Watched(job, ctx, lease)
+
+    def unwatch(self) -> None:
+        with self.lock:  # waits for a beat under way, so none is sent for a finished job
+            self.watched = None
+
+    def run(self) -> None:
+        while True:
+            time.sleep(settings.JOBS_HEARTBEAT_INTERVAL)
+            with self.lock:
+                if self.watched is not None:
+                    self._beat(self.watched)
+            if self.watched is None:
+                connection.close()
+
+    def _beat(self, watched: _Watched) -> None:
+        job = watched.job
+        try:
+            live = services.job_heartbeat(job=job)
+            if watched.lease and not limits.renew_slot(watched.lease, str(job.pk)):
+                logger.warning("job %s: its concurrency lease %s had expired", job.pk, watched.lease)
+        except Exception:
+            logger.exception("job %s: heartbeat failed; will try again", job.pk)
+            connection.close()
+            return
+        if not live.owned:
+            logger.warning("job %s: this execution no longer owns the job (rescued)", job.pk)
+            self.watched = None
+        elif live.cancel_requested:
+            watched.ctx.cancel_event.set()
+            self._enforce_cancel(watched)
+
+    def _enforce_cancel(self, watched: _Watched) -> None:
         global pending_interrupt
         now = time.monotonic()
-        if self.cancel_seen_at is None:
-            self.cancel_seen_at = now
+        if watched.cancel_seen_at is None:
+            watched.cancel_seen_at = now
             return
-        waited = now - self.cancel_seen_at
+        waited = now - watched.cancel_seen_at
         grace = settings.JOBS_CANCEL_GRACE
+        job = watched.job
         if waited >= 2 * grace and _in_pool_process():
             logger.error("job %s: handler ignored its cancel for %.0fs; terminating pool process %s",
-                         self.job.pk, waited, os.getpid())
+                         job.pk, waited, os.getpid())
             try:
-                services.job_acknowledge_cancel(job=self.job)
+                services.job_acknowledge_cancel(job=job)
             finally:
                 os.kill(os.getpid(), signal.SIGKILL)
         elif waited >= grace and pending_interrupt is None:
-            logger.warning("job %s: handler did not stop within %.0fs of its cancel; interrupting it", self.job.pk, grace)
+            logger.warning("job %s: handler did not stop within %.0fs of its cancel; interrupting it", job.pk, grace)
             pending_interrupt = JobInterrupted.CANCEL
             signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
 
 
 def _in_pool_process() -> bool:
@@ -228,9 +260,9 @@ def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, bea
         progress_min_interval=settings.JOBS_PROGRESS_MIN_INTERVAL,
     )
     logger.info("job %s [%s] attempt %s/%s started on %s", job.pk, job.type, job.attempts, job.max_attempts, worker)
-    heartbeat = Heartbeat(job, ctx, lease) if beat else None
+    heartbeat = Heartbeat.for_this_process() if beat else None
     if heartbeat:
-        heartbeat.start()
+        heartbeat.watch(job, ctx, lease)
     fail = partial(services.job_fail, job=job)
     try:
         with _running(job):
@@ -258,7 +290,7 @@ def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, bea
         name, record = "completed", partial(services.job_complete, job=job, result=result)
     finally:
         if heartbeat:
-            heartbeat.stop()
+            heartbeat.unwatch()
     try:
         _with_database_retries(record, job)
     except InvalidJobTransition as exc:

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -219,7 +220,10 @@ def job_create(
         estimated_duration=estimated_duration,
     )
     try:
-        with transaction.atomic():
+        # Outside a transaction the INSERT commits alone, in one round trip, and the job is
+        # published at once; inside the caller's, a savepoint keeps a dedup race from
+        # breaking it, and the publish waits for its commit.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             job.save(force_insert=True)
             if dispatched_at is not None:
                 _publish_on_commit(job, job.token, countdown)
@@ -362,12 +366,22 @@ RETURNING id, type, queue, input, priority, attempts, max_attempts, rescues, tok
           cancel_requested_at, concurrency_key, created_by_id, organization_id, project_id
 """
 
+# On PostgreSQL the attempt's row is inserted by the same statement: one round trip, one commit.
+_CLAIM_WITH_ATTEMPT_SQL = f"""
+WITH claimed AS ({_CLAIM_SQL.strip()}),
+     attempt AS (
+       INSERT INTO jobs_jobattempt (job_id, number, worker, started_at, outcome, error, error_traceback)
+       SELECT id, attempts, worker_name, started_at, 'running', '', '' FROM claimed, (SELECT %s AS worker_name) w
+     )
+SELECT * FROM claimed
+"""
+
 
 def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
     """Make this execution the job's one live execution, or return None.
 
     None means the message was stale or a duplicate (wrong token, job not queued): the
-    caller acks it and does nothing. One UPDATE ... RETURNING, then the attempt's row.
+    caller acks it and does nothing. One UPDATE ... RETURNING, with the attempt's row.
     """
     try:
         pk = uuid.UUID(str(job_id))
@@ -390,12 +404,15 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
         id_field.get_db_prep_value(tok, connection),
         when,
     ]
-    claimed = list(Job.objects.raw(_CLAIM_SQL, params))
+    together = connection.vendor == "postgresql"
+    sql = _CLAIM_WITH_ATTEMPT_SQL if together else _CLAIM_SQL
+    claimed = list(Job.objects.raw(sql, [*params, worker[:255]] if together else params))
     if not claimed:
         _expire_if_overdue(pk, tok, now)
         return None
     job = claimed[0]
-    JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=worker[:255], started_at=now)
+    if not together:
+        JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=worker[:255], started_at=now)
     return job
 
 
@@ -450,6 +467,22 @@ def _finish_attempt(job: Job, outcome: str, error: str = "", traceback: str = ""
     )
 
 
+_COMPLETE_WITH_ATTEMPT_SQL = """
+WITH done AS (
+  UPDATE jobs_job
+     SET status = 'completed', updated_at = %(now)s, result = %(result)s, progress = 100,
+         completed_at = %(now)s, heartbeat_at = NULL, actual_duration = %(duration)s, error = '',
+         error_traceback = ''
+   WHERE id = %(id)s AND status = 'running' AND token = %(token)s
+  RETURNING id, attempts
+), attempt AS (
+  UPDATE jobs_jobattempt SET finished_at = %(now)s, outcome = 'completed', error = '', error_traceback = ''
+    FROM done WHERE jobs_jobattempt.job_id = done.id AND jobs_jobattempt.number = done.attempts
+)
+SELECT id FROM done
+"""
+
+
 def job_complete(*, job: Job, result: Any) -> None:
     """running -> completed, storing the handler's result and the durations."""
     try:
@@ -458,21 +491,37 @@ def job_complete(*, job: Job, result: Any) -> None:
         job_fail(job=job, error=f"the handler's result is not JSON-serializable: {exc}", retry=False)
         return
     now = timezone.now()
-    started = job.started_at or now
-    _transition(
-        job.pk,
-        target=JobStatus.COMPLETED,
-        guard=_owned(job),
-        reason="this execution no longer owns the job",
-        result=result,
-        progress=100,
-        completed_at=now,
-        heartbeat_at=None,
-        actual_duration=(now - started).total_seconds(),
-        error="",
-        error_traceback="",
-    )
-    _finish_attempt(job, Outcome.COMPLETED)
+    duration = (now - (job.started_at or now)).total_seconds()
+    if connection.vendor == "postgresql":
+        # the job's row and its attempt's in one statement: one round trip, one commit
+        id_field = Job._meta.get_field("id")
+        params = {
+            "now": now,
+            "result": Job._meta.get_field("result").get_db_prep_value(result, connection),
+            "duration": duration,
+            "id": id_field.get_db_prep_value(job.pk, connection),
+            "token": id_field.get_db_prep_value(job.token, connection),
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_COMPLETE_WITH_ATTEMPT_SQL, params)
+            if cursor.fetchone() is None:
+                raise _explain_miss(job.pk, JobStatus.COMPLETED, "this execution no longer owns the job")
+    else:
+        with transaction.atomic():
+            _transition(
+                job.pk,
+                target=JobStatus.COMPLETED,
+                guard=_owned(job),
+                reason="this execution no longer owns the job",
+                result=result,
+                progress=100,
+                completed_at=now,
+                heartbeat_at=None,
+                actual_duration=duration,
+                error="",
+                error_traceback="",
+            )
+            _finish_attempt(job, Outcome.COMPLETED)
     logger.info("job %s completed on attempt %s by %s", job.pk, job.attempts, job.worker)
 
 
