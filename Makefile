@@ -13,13 +13,22 @@ VENV_PYTHON := $(VENV)/bin/python
 # Touched after every successful install: newer than requirements.txt means up to date.
 STAMP := $(VENV)/.requirements.stamp
 
+# `make worker`: one more worker on this host, for the queues you name.
+QUEUE ?= default,system
+comma := ,
+CONCURRENCY ?= 2
+POOL ?= prefork
+
 .DEFAULT_GOAL := help
-.PHONY: help venv run test
+.PHONY: help venv run test bench worker workers-seed003
 
 help:
 	@echo "make run    start web, worker, beat and Flower (Ctrl-C stops all)"
 	@echo "make test   run the test suite (PYTEST_ARGS=... passes arguments to pytest)"
 	@echo "make venv   create $(VENV) and install requirements.txt"
+	@echo "make bench  the benchmark against DATABASE_URL/REDIS_URL (BENCH_ARGS=--embedded for the defaults)"
+	@echo "make worker QUEUE=attachments CONCURRENCY=1   a worker for some queues"
+	@echo "make workers-seed003   the worked example: one worker per queue of the dossier pipeline"
 
 venv: $(STAMP)
 
@@ -41,3 +50,18 @@ run: venv
 
 test: venv
 	"$(VENV_PYTHON)" -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	"$(VENV_PYTHON)" -m bench $(BENCH_ARGS)
+
+# A worker for the queues in QUEUE with CONCURRENCY processes; start as many as you need, on
+# any host that reaches the same database and Redis.
+worker: venv
+	"$(VENV_PYTHON)" -m celery -A config worker -Q "$(QUEUE)" -c "$(CONCURRENCY)" -P "$(POOL)" \
+	  -n "$(firstword $(subst $(comma), ,$(QUEUE)))-$$$$@%h" -l INFO
+
+# Seed 003's topology: attachments one at a time, dossiers four at a time, everything else one
+# at a time. The handlers' own concurrency limits hold across hosts whatever runs here; the
+# process counts only decide how much each host takes on.
+workers-seed003: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" "$(VENV_PYTHON)" -m honcho start -f deploy/Procfile.seed003
