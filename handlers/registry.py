@@ -90,7 +90,7 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class Timeout:
-    """`soft` seconds: JobTimeout is raised inside the handler (the attempt fails, and is
+    """`soft` seconds: SoftTimeLimitExceeded is raised inside the handler (the attempt fails, and is
     retried); `hard` seconds: the process running it is killed."""
 
     soft: float | None
