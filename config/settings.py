@@ -111,7 +111,7 @@ LOGGING = {
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env.redis_url()
 CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_BACKEND = "jobs.results:ResultBackend"  # django-celery-results, one upsert per result
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
