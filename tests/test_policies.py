@@ -103,3 +103,14 @@ def test_record_mode_publishes_nothing_and_lists_what_was_sent(django_capture_on
         job = services.job_create(type="demo.sleep", input={"seconds": 1}, priority=2)
     assert [(r.job_id, r.job_type, r.priority) for r in sent] == [(str(job.pk), "demo.sleep", 2)]
     assert Job.objects.get(pk=job.pk).status == "queued"
+
+
+def test_the_worker_checks_the_schema_again():
+    from jobs.execution import execute
+
+    # a row written around the services (an old job, a hand-made fix-up) with a bad payload
+    job = make_job(type="test.schema", input={"invoice_id": "not a number"})
+    outcome = execute(str(job.pk), str(job.token), "w@test", heartbeat=False, apply_limits=False)
+    row = Job.objects.get(pk=job.pk)
+    assert outcome["outcome"] == "failed" and row.status == "failed" and row.attempts == 1
+    assert "input does not match the schema of test.schema" in row.error and "invoice_id" in row.error
