@@ -73,6 +73,9 @@ def _explain_miss(job_id: Any, target: str, reason: str = "") -> Exception:
     return InvalidJobTransition(job_id, current, target)
 
 
+_NOT_OWNED = "this execution no longer owns the job"
+
+
 def _owned(job: Job) -> Q:
     """The guard of every write by an execution: still running, still this execution's token."""
     return Q(token=job.token)
@@ -505,24 +508,43 @@ def job_complete(*, job: Job, result: Any) -> None:
         with connection.cursor() as cursor:
             cursor.execute(_COMPLETE_WITH_ATTEMPT_SQL, params)
             if cursor.fetchone() is None:
-                raise _explain_miss(job.pk, JobStatus.COMPLETED, "this execution no longer owns the job")
+                raise _explain_miss(job.pk, JobStatus.COMPLETED, _NOT_OWNED)
     else:
-        with transaction.atomic():
-            _transition(
-                job.pk,
-                target=JobStatus.COMPLETED,
-                guard=_owned(job),
-                reason="this execution no longer owns the job",
-                result=result,
-                progress=100,
-                completed_at=now,
-                heartbeat_at=None,
-                actual_duration=duration,
-                error="",
-                error_traceback="",
-            )
-            _finish_attempt(job, Outcome.COMPLETED)
+        _end_execution(job, target=JobStatus.COMPLETED, outcome=Outcome.COMPLETED, result=result, progress=100,
+                       completed_at=now, actual_duration=duration, error="", error_traceback="")
     logger.info("job %s completed on attempt %s by %s", job.pk, job.attempts, job.worker)
+
+
+def _end_execution(
+    job: Job, *, target: str, outcome: str, attempt_error: str = "", attempt_traceback: str = "",
+    publish: tuple[uuid.UUID, float | None] | None = None, **changes: Any,
+) -> None:
+    """The running execution's job leaves running (guarded by its token) and its attempt's
+    row is closed, in one transaction; `publish` = (token, countdown) sends it again after."""
+    with transaction.atomic():
+        _transition(job.pk, target=target, sources=frozenset({JobStatus.RUNNING}), guard=_owned(job),
+                    reason=_NOT_OWNED, heartbeat_at=None, **changes)
+        _finish_attempt(job, outcome, attempt_error, attempt_traceback)
+        if publish is not None:
+            _publish_on_commit(job, *publish)
+
+
+def _requeue(job: Job, *, run_at: datetime | None, outcome: str, attempt_error: str = "",
+             attempt_traceback: str = "", **changes: Any) -> None:
+    """running -> queued with a new token: published now, as a countdown, or held in the
+    database until the sweeper sees it due."""
+    from handlers.registry import get_handler
+
+    spec = get_handler(job.type)
+    now = timezone.now()
+    token = uuid.uuid4()
+    dispatched_at, countdown = _dispatch_plan(run_at, now)
+    _end_execution(
+        job, target=JobStatus.QUEUED, outcome=outcome, attempt_error=attempt_error,
+        attempt_traceback=attempt_traceback, publish=(token, countdown) if dispatched_at is not None else None,
+        token=token, run_at=run_at, dispatched_at=dispatched_at, queued_at=now,
+        expires_at=_expiry(spec, run_at or now) if spec is not None else None, **changes,
+    )
 
 
 def job_fail(
@@ -537,53 +559,23 @@ def job_fail(
 
     now = timezone.now()
     error = error or "the handler raised an error without a message"
-    outcome = Outcome.TIMEOUT if timed_out else Outcome.FAILED
     if retry and job.attempts < job.max_attempts:
-        spec = get_handler(job.type)
         if delay is None:
+            spec = get_handler(job.type)
             delay = spec.backoff.delay(job.attempts) if spec is not None else settings.JOBS_BACKOFF_BASE
-        run_at = now + timedelta(seconds=max(0.0, delay))
-        dispatched_at, countdown = _dispatch_plan(run_at, now)
-        token = uuid.uuid4()
-        with transaction.atomic():
-            _transition(
-                job.pk,
-                target=JobStatus.QUEUED,
-                sources=frozenset({JobStatus.RUNNING}),
-                guard=_owned(job),
-                reason="this execution no longer owns the job",
-                token=token,
-                run_at=run_at,
-                expires_at=_expiry(spec, run_at) if spec is not None else None,
-                dispatched_at=dispatched_at,
-                queued_at=now,
-                heartbeat_at=None,
-                error=error,
-                error_traceback=traceback,
-            )
-            _finish_attempt(job, outcome, error, traceback)
-            if dispatched_at is not None:
-                _publish_on_commit(job, token, countdown)
-        logger.warning(
-            "job %s attempt %s/%s failed on %s, retry in %.1fs: %s",
-            job.pk, job.attempts, job.max_attempts, job.worker, delay, error,
-        )
+        _requeue(job, run_at=now + timedelta(seconds=max(0.0, delay)),
+                 outcome=Outcome.TIMEOUT if timed_out else Outcome.FAILED,
+                 attempt_error=error, attempt_traceback=traceback, error=error, error_traceback=traceback)
+        logger.warning("job %s attempt %s/%s failed on %s, retry in %.1fs: %s",
+                       job.pk, job.attempts, job.max_attempts, job.worker, delay, error)
         return JobStatus.QUEUED
-    with transaction.atomic():
-        _transition(
-            job.pk,
-            target=JobStatus.FAILED,
-            sources=frozenset({JobStatus.RUNNING}),
-            guard=_owned(job),
-            reason="this execution no longer owns the job",
-            completed_at=now,
-            heartbeat_at=None,
-            error=error,
-            error_traceback=traceback,
-            actual_duration=(now - (job.started_at or now)).total_seconds(),
-        )
-        _finish_attempt(job, Outcome.TIMEOUT if timed_out else Outcome.FAILED_FINAL, error, traceback)
-    logger.error("job %s failed for good on attempt %s/%s on %s: %s", job.pk, job.attempts, job.max_attempts, job.worker, error)
+    _end_execution(
+        job, target=JobStatus.FAILED, outcome=Outcome.TIMEOUT if timed_out else Outcome.FAILED_FINAL,
+        attempt_error=error, attempt_traceback=traceback, completed_at=now, error=error, error_traceback=traceback,
+        actual_duration=(now - (job.started_at or now)).total_seconds(),
+    )
+    logger.error("job %s failed for good on attempt %s/%s on %s: %s",
+                 job.pk, job.attempts, job.max_attempts, job.worker, error)
     return JobStatus.FAILED
 
 
@@ -599,48 +591,16 @@ def job_fail_hard_timeout(*, job_id: Any, token: Any, limit: float | None) -> st
 
 def job_acknowledge_cancel(*, job: Job) -> None:
     """running -> cancelled, once the handler stopped after a cancel request."""
-    now = timezone.now()
-    with transaction.atomic():
-        _transition(
-            job.pk,
-            target=JobStatus.CANCELLED,
-            sources=frozenset({JobStatus.RUNNING}),
-            guard=_owned(job),
-            reason="this execution no longer owns the job",
-            completed_at=now,
-            heartbeat_at=None,
-        )
-        _finish_attempt(job, Outcome.CANCELLED, "cancelled while running")
+    _end_execution(job, target=JobStatus.CANCELLED, outcome=Outcome.CANCELLED,
+                   attempt_error="cancelled while running", completed_at=timezone.now())
     logger.info("job %s cancelled while running on %s", job.pk, job.worker)
 
 
 def job_release(*, job: Job, reason: str, outcome: str = Outcome.INTERRUPTED, delay: float = 0.0) -> None:
     """running -> queued with a new token, published again: the execution gave the job back
     (its worker is shutting down) without the handler having failed."""
-    from handlers.registry import get_handler
-
-    spec = get_handler(job.type)
-    now = timezone.now()
-    token = uuid.uuid4()
-    run_at = now + timedelta(seconds=delay) if delay else None
-    dispatched_at, countdown = _dispatch_plan(run_at, now)
-    with transaction.atomic():
-        _transition(
-            job.pk,
-            target=JobStatus.QUEUED,
-            sources=frozenset({JobStatus.RUNNING}),
-            guard=_owned(job),
-            reason="this execution no longer owns the job",
-            token=token,
-            run_at=run_at,
-            expires_at=_expiry(spec, run_at or now) if spec is not None else None,
-            dispatched_at=dispatched_at,
-            queued_at=now,
-            heartbeat_at=None,
-        )
-        _finish_attempt(job, outcome, reason)
-        if dispatched_at is not None:
-            _publish_on_commit(job, token, countdown)
+    run_at = timezone.now() + timedelta(seconds=delay) if delay else None
+    _requeue(job, run_at=run_at, outcome=outcome, attempt_error=reason)
     logger.warning("job %s released back to queued by %s: %s", job.pk, job.worker, reason)
 
 
