@@ -1,6 +1,7 @@
 """The platform's errors. Each message names the ids, values and states involved."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -43,3 +44,21 @@ class PayloadTooLarge(JobValidationError):
         self.size = size
         self.limit = limit
         super().__init__("input", f"payload is {size} bytes, over the limit of {limit} bytes")
+
+
+class QuotaExceeded(ConveyorError):
+    """Creating one more job would exceed a quota; nothing was created.
+
+    `retry_after` is how many seconds until one more job fits in that window."""
+
+    def __init__(self, *, limit: int, period: str, scope: str, source: str, retry_after: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.scope = scope
+        self.source = source
+        self.retry_after = retry_after
+        wait = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"quota exceeded: at most {limit} job(s) per {period} for {scope} ({source}); "
+            f"the next job fits in {wait} s"
+        )

@@ -18,6 +18,24 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Job quotas for each member creating jobs in this organization. NULL: the JOBS_QUOTA_*
+    # setting applies; 0: no limit of that kind.
+    jobs_per_minute = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Jobs a member may create per minute here (empty: JOBS_QUOTA_PER_MINUTE; 0: no limit).",
+    )
+    jobs_per_hour = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Jobs a member may create per hour here (empty: JOBS_QUOTA_PER_HOUR; 0: no limit).",
+    )
+    jobs_per_day = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Jobs a member may create per day here (empty: JOBS_QUOTA_PER_DAY; 0: no limit).",
+    )
+    max_payload_bytes = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Largest job input in bytes here (empty: JOBS_MAX_PAYLOAD_BYTES; it can only lower that limit).",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -161,3 +179,16 @@ class JobAttempt(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class QuotaLock(models.Model):
+    """One row per quota scope (a user, alone or in one organization), locked with SELECT ...
+    FOR UPDATE while a job is counted against the quota and created, so that two requests at
+    once cannot both take the last unit. It holds no count: the Job rows are the count."""
+
+    scope = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+
+    def __str__(self) -> str:
+        return self.scope

@@ -40,7 +40,10 @@ def format_duration(seconds: float | None) -> str:
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:
-    """A job as one JSON-able object (the shape of `--json` and of the API's job resource)."""
+    """A job as one JSON-able object (the shape of `--json` and of the API's job resource).
+
+    Names (createdByName, projectName) read the creator and the project: load the job through
+    `jobs.selectors`, which joins them, or each job costs up to two more queries."""
     return {
         "id": str(job.pk),
         "type": job.type,
@@ -55,17 +58,32 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "attempts": job.attempts,
         "maxAttempts": job.max_attempts,
         "dedupKey": job.dedup_key,
-        # ids rather than names: reading a relation here must not cost a query per job
         "createdBy": job.created_by_id,
+        "createdByName": _user_name(job),
+        # "orgId" is the seeds' name (seed 004); "organizationId" stays for existing readers
+        "orgId": job.organization_id,
         "organizationId": job.organization_id,
         "projectId": job.project_id,
+        "projectName": job.project.name if job.project_id is not None else None,
         "cancelRequested": job.cancel_requested_at is not None,
         "createdAt": iso(job.created_at),
+        "updatedAt": iso(job.updated_at),
+        "queuedAt": iso(job.queued_at),
         "startedAt": iso(job.started_at),
         "completedAt": iso(job.completed_at),
         "runAt": iso(job.run_at),
+        "estimatedDuration": job.estimated_duration,
         "actualDuration": job.actual_duration,
     }
+
+
+def _user_name(job: Job) -> str | None:
+    # The names read relations: list them through `jobs.selectors`, which joins the creator and
+    # the project in the same query, so that a page of jobs costs no query per job.
+    if job.created_by_id is None:
+        return None
+    user = job.created_by
+    return user.get_full_name() or user.get_username()
 
 
 def attempt_to_dict(attempt: JobAttempt) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from jobs.errors import JobNotFound, JobValidationError
-from jobs.models import Job, JobAttempt, Organization, Project
+from jobs.models import Job, JobAttempt, Membership, Organization, Project
 from jobs.states import JobStatus, parse_status
 
 # Orderings a caller may ask for; anything else would let a user sort on an unindexed column
@@ -38,6 +38,17 @@ StuckKind = Literal["stale", "unclaimed", "any"]
 
 # what every job read needs for display; fetched in the same query (no N+1)
 _RELATED = ("created_by", "organization", "project")
+
+
+class _Unscoped:
+    """The default of `visible_to`: no scoping (commands, admin). Not None, so that a missing
+    user can never be mistaken for "everyone"."""
+
+    def __repr__(self) -> str:
+        return "UNSCOPED"
+
+
+UNSCOPED: Any = _Unscoped()
 
 
 @dataclass(frozen=True)
@@ -68,13 +79,16 @@ def parse_job_id(job_id: Any) -> uuid.UUID:
         ) from None
 
 
-def job_get(*, job_id: Any) -> Job:
+def job_get(*, job_id: Any, visible_to: Any = UNSCOPED) -> Job:
     """The job with this id, its creator, organization and project loaded.
 
-    Raises JobValidationError (field "id") for a malformed id, JobNotFound for an unknown one.
+    Raises JobValidationError (field "id") for a malformed id, JobNotFound for an unknown one
+    and, with `visible_to=user`, for one that user may not see (someone else's job is not
+    found, never forbidden).
     """
     pk = parse_job_id(job_id)
-    job = Job.objects.select_related(*_RELATED).filter(pk=pk).first()
+    base = Job.objects.select_related(*_RELATED) if visible_to is UNSCOPED else visible_jobs(user=visible_to)
+    job = base.filter(pk=pk).first()
     if job is None:
         raise JobNotFound(pk)
     return job
@@ -99,10 +113,29 @@ def job_queryset(
     project: Any = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    visible_to: Any = UNSCOPED,
 ) -> QuerySet[Job]:
     """The filtered, unordered, unsliced queryset behind `job_list` (for callers that paginate
-    themselves). Status names go through `parse_status`, so seed aliases and any case work."""
-    qs = Job.objects.select_related(*_RELATED)
+    themselves). Status names go through `parse_status`, so seed aliases and any case work.
+    With `visible_to=user`, only the jobs that user may see (`visible_jobs`)."""
+    qs = Job.objects.select_related(*_RELATED) if visible_to is UNSCOPED else visible_jobs(user=visible_to)
+    return _filtered(
+        qs, statuses=statuses, types=types, created_by=created_by, organization=organization, project=project,
+        created_after=created_after, created_before=created_before,
+    )
+
+
+def _filtered(
+    qs: QuerySet[Job],
+    *,
+    statuses: Iterable[str] | None = None,
+    types: Iterable[str] | None = None,
+    created_by: Any = None,
+    organization: Any = None,
+    project: Any = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> QuerySet[Job]:
     # one name passed where a list was meant would otherwise be read letter by letter
     if isinstance(statuses, str):
         statuses = [statuses]
@@ -139,6 +172,7 @@ def job_list(
     direction: str = "desc",
     limit: int = 50,
     offset: int = 0,
+    visible_to: Any = UNSCOPED,
 ) -> JobPage:
     """One page of jobs matching every given filter, newest first by default.
 
@@ -162,6 +196,7 @@ def job_list(
         project=project,
         created_after=created_after,
         created_before=created_before,
+        visible_to=visible_to,
     )
     sign = "-" if direction == "desc" else ""
     # the primary key breaks ties so that offsets never skip or repeat a row between pages
@@ -172,12 +207,15 @@ def job_list(
     return JobPage(items=items, total=total, limit=limit, offset=offset)
 
 
-def job_stats(*, project: Any = None, organization: Any = None, created_by: Any = None) -> dict[str, int]:
-    """How many jobs there are, in all and per status: one aggregate query.
+def job_stats(
+    *, project: Any = None, organization: Any = None, created_by: Any = None, visible_to: Any = UNSCOPED
+) -> dict[str, int]:
+    """How many jobs there are, in all and per status: one aggregate query (with
+    `visible_to=user`, only the jobs that user may see are counted).
 
     Keys: total, queued, running, completed, failed, cancelled.
     """
-    qs = job_queryset(created_by=created_by, organization=organization, project=project)
+    qs = job_queryset(created_by=created_by, organization=organization, project=project, visible_to=visible_to)
     counts = qs.order_by().aggregate(
         total=Count("pk"),
         **{status: Count("pk", filter=Q(status=status)) for status in JobStatus.values},
@@ -260,3 +298,98 @@ def project_find(*, project_id: str | int) -> Project | None:
     if not text.isdigit():
         return None
     return Project.objects.select_related("organization").filter(pk=int(text)).first()
+
+
+# --- who sees and acts on which jobs (the API's scoping) ---------------------------------------
+
+
+def _is_person(user: Any) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def memberships_of(*, user: Any) -> dict[int, str]:
+    """The organizations a user belongs to, as {organization id: role}; {} for anonymous."""
+    if not _is_person(user):
+        return {}
+    return dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+
+
+def visible_jobs(*, user: Any, memberships: dict[int, str] | None = None) -> QuerySet[Job]:
+    """The jobs a user may see: staff every job; anyone else the jobs they created and those of
+    their organizations; anonymous none. Pass `memberships` (from `memberships_of`) to save
+    its query.
+
+    The organization ids are a literal list, not a subquery: PostgreSQL then combines the
+    creator and organization indexes instead of filtering the whole table.
+    """
+    base = Job.objects.select_related(*_RELATED)
+    if not _is_person(user):
+        return base.none()
+    if user.is_staff:
+        return base
+    org_ids = sorted(memberships_of(user=user) if memberships is None else memberships)
+    scope = Q(created_by=user)
+    if org_ids:
+        scope |= Q(organization_id__in=org_ids)
+    return base.filter(scope)
+
+
+def actionable_jobs(*, user: Any, memberships: dict[int, str] | None = None) -> QuerySet[Job]:
+    """The jobs a user may cancel and retry: staff every job; anyone else their own and those
+    of the organizations where they are an admin."""
+    base = Job.objects.select_related(*_RELATED)
+    if not _is_person(user):
+        return base.none()
+    if user.is_staff:
+        return base
+    roles = memberships_of(user=user) if memberships is None else memberships
+    admin_of = sorted(org for org, role in roles.items() if role == Membership.Role.ADMIN)
+    scope = Q(created_by=user)
+    if admin_of:
+        scope |= Q(organization_id__in=admin_of)
+    return base.filter(scope)
+
+
+def user_may_act_on(*, user: Any, job: Job, memberships: dict[int, str] | None = None) -> bool:
+    """Whether the user may cancel or retry this job (see `actionable_jobs`), without a query
+    when `memberships` is given."""
+    if not _is_person(user):
+        return False
+    if user.is_staff or (job.created_by_id is not None and job.created_by_id == user.pk):
+        return True
+    if job.organization_id is None:
+        return False
+    roles = memberships_of(user=user) if memberships is None else memberships
+    return roles.get(job.organization_id) == Membership.Role.ADMIN
+
+
+def organization_get(*, organization_id: int) -> Organization | None:
+    """The organization with this id, or None."""
+    return Organization.objects.filter(pk=organization_id).first()
+
+
+# the statuses each bulk action starts from (jobs.states: cancel from queued or running,
+# retry from failed or cancelled)
+BULK_ACTION_SOURCES: dict[str, tuple[str, ...]] = {
+    "cancel": (JobStatus.QUEUED, JobStatus.RUNNING),
+    "retry": (JobStatus.FAILED, JobStatus.CANCELLED),
+}
+
+
+def job_ids_for_action(
+    *,
+    user: Any,
+    action: Literal["cancel", "retry"],
+    limit: int,
+    memberships: dict[int, str] | None = None,
+    **filters: Any,
+) -> tuple[list[uuid.UUID], bool]:
+    """The ids of the jobs matching `filters` (those of `job_queryset`) that the user may act
+    on and that are in a status the action starts from, oldest first, at most `limit`; and
+    whether more matched."""
+    if action not in BULK_ACTION_SOURCES:
+        raise JobValidationError("action", f"must be one of {', '.join(BULK_ACTION_SOURCES)}, got {action!r}")
+    qs = _filtered(actionable_jobs(user=user, memberships=memberships), **filters)
+    qs = qs.filter(status__in=BULK_ACTION_SOURCES[action]).order_by("created_at", "pk")
+    ids = list(qs.values_list("pk", flat=True)[: limit + 1])
+    return ids[:limit], len(ids) > limit

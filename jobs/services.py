@@ -30,7 +30,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import dispatch
-from jobs.errors import InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, UnknownJobType
+from jobs.errors import (
+    ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, UnknownJobType,
+)
 from jobs.models import Job, JobAttempt, Organization, Project
 from jobs.selectors import parse_job_id
 from jobs.states import TRANSITIONS, JobStatus
@@ -126,7 +128,20 @@ def _validated_input(value: Any) -> dict[str, Any]:
     size = len(encoded.encode("utf-8"))
     if size > settings.JOBS_MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(size, settings.JOBS_MAX_PAYLOAD_BYTES)
+    if "\\u0000" in encoded and _holds_nul(value):
+        # PostgreSQL's jsonb cannot store U+0000: refuse it here rather than fail at INSERT
+        raise JobValidationError("input", "must not contain the NUL character (\\u0000)")
     return value
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _validated_priority(priority: Any, default: int) -> int:
@@ -667,6 +682,86 @@ def job_retry(*, job_id: Any) -> Job:
         _publish_on_commit(job, token, None)
     logger.info("job %s retried by request", job_id)
     return Job.objects.get(pk=job_id)
+
+
+# room left in the 255 characters of Job.dedup_key for job_submit's scope prefix
+SUBMITTED_DEDUP_KEY_MAX = 200
+
+
+def job_submit(
+    *,
+    user: Any,
+    type: str,
+    input: dict[str, Any] | None = None,
+    organization: Organization | None = None,
+    project: Project | None = None,
+    priority: int | None = None,
+    run_at: datetime | None = None,
+    delay: float | None = None,
+    dedup_key: str | None = None,
+) -> Job:
+    """A person's request for a job (the API's create): `job_create` within the person's quota.
+
+    The quota is counted and the job created in one transaction holding the scope's
+    QuotaLock row (`jobs.quotas`), so concurrent requests cannot both take the last unit.
+    Raises QuotaExceeded or PayloadTooLarge, and creates nothing, when the job does not fit.
+    A deduplicated request returns the existing job, as `job_create` does.
+
+    A dedup key a person gives is scoped to them, or to the organization the job is in
+    ("org-3:<key>", "user-5:<key>"): otherwise anyone's queued job holding the same words
+    would absorb the request and reveal its id. Keys from a type's template stay global.
+    """
+    from jobs import quotas
+
+    if project is not None and organization is None:
+        organization = project.organization
+    if dedup_key is not None:
+        if not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= SUBMITTED_DEDUP_KEY_MAX:
+            raise JobValidationError("dedupKey", f"must be a string of 1 to {SUBMITTED_DEDUP_KEY_MAX} characters")
+        owner = f"org-{organization.pk}" if organization is not None else f"user-{user.pk}"
+        dedup_key = f"{owner}:{dedup_key}"
+    quotas.check_payload(input, organization)
+    create = dict(type=type, input=input, created_by=user, organization=organization, project=project,
+                  priority=priority, run_at=run_at, delay=delay, dedup_key=dedup_key)
+    if quotas.is_exempt(user):
+        return job_create(**create)
+    with transaction.atomic():
+        quotas.quota_lock(user=user, organization=organization)
+        quotas.quota_status(user=user, organization=organization).raise_if_exceeded()
+        return job_create(**create)
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk action did: the jobs it changed, and why each other one was left alone."""
+
+    changed: list[uuid.UUID]
+    refused: list[tuple[uuid.UUID, ConveyorError]]
+
+
+def _each(job_ids: list[Any], action: Any) -> BulkOutcome:
+    changed: list[uuid.UUID] = []
+    refused: list[tuple[uuid.UUID, ConveyorError]] = []
+    for raw in job_ids:
+        job_id = parse_job_id(raw)
+        try:
+            action(job_id=job_id)
+        except ConveyorError as exc:  # one job's refusal does not stop the others
+            refused.append((job_id, exc))
+        else:
+            changed.append(job_id)
+    return BulkOutcome(changed=changed, refused=refused)
+
+
+def jobs_cancel_bulk(*, job_ids: list[Any]) -> BulkOutcome:
+    """`job_cancel` for each job, each in its own transaction (queued ones end cancelled,
+    running ones are asked to stop)."""
+    return _each(job_ids, job_cancel)
+
+
+def jobs_retry_bulk(*, job_ids: list[Any]) -> BulkOutcome:
+    """`job_retry` for each job, each in its own transaction."""
+    return _each(job_ids, job_retry)
 
 
 def job_expire(*, job_id: Any, reason: str) -> None:

@@ -1,0 +1,96 @@
+"""Who may see and do what through the API.
+
+  * Everyone signed in sees the jobs they created; organization members see the organization's
+    jobs; staff see every job (`jobs.selectors.visible_jobs`). A job one may not see answers
+    404, as if it did not exist, and never counts in a list, a total or a stats figure.
+  * Cancel and retry: one's own jobs, the jobs of organizations where one is an admin, and for
+    staff every job. A job one can see but not act on (an ordinary member's view of a
+    colleague's job) answers 403.
+  * Organizations and projects are not secret (their ids only): one that does not exist answers
+    404 in a path and 400 in a body; one that the user is not a member of answers 403, for
+    listing and for creating in it. Staff may use any. A project outside any organization is
+    open to everyone signed in (its jobs stay visible per job).
+
+One `Viewer` per request loads the user's memberships once, so that a check costs no query.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+from jobs import selectors
+from jobs.models import Job, Organization, Project
+
+
+class Viewer:
+    """The signed-in user of one request, with their memberships ({organization id: role})."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self._memberships: dict[int, str] | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.user.is_staff)
+
+    @property
+    def memberships(self) -> dict[int, str]:
+        if self._memberships is None:
+            self._memberships = {} if self.is_staff else selectors.memberships_of(user=self.user)
+        return self._memberships
+
+    def visible_jobs(self) -> QuerySet[Job]:
+        return selectors.visible_jobs(user=self.user, memberships=self.memberships)
+
+    def actionable_jobs(self) -> QuerySet[Job]:
+        return selectors.actionable_jobs(user=self.user, memberships=self.memberships)
+
+    def job(self, job_id: Any) -> Job:
+        """The job if this user may see it; JobNotFound (404) otherwise, as for no job at all."""
+        return selectors.job_get(job_id=job_id, visible_to=self.user)
+
+    def require_action(self, job: Job, verb: str) -> None:
+        """403 unless the user may cancel or retry this (visible) job."""
+        if not selectors.user_may_act_on(user=self.user, job=job, memberships=self.memberships):
+            raise exceptions.PermissionDenied(
+                f"you may not {verb} job {job.pk}: only its creator, an admin of its organization or staff may"
+            )
+
+    def organization(self, org_id: int, *, in_body: bool = False) -> Organization:
+        """An organization the user may list and create jobs in."""
+        org = selectors.organization_get(organization_id=org_id)
+        if org is None:
+            message = f"no organization {org_id}"
+            if in_body:
+                raise exceptions.ValidationError({"orgId": [message]})
+            raise exceptions.NotFound(message)
+        if not self.is_staff and org.pk not in self.memberships:
+            raise exceptions.PermissionDenied(f"you are not a member of organization {org.pk}")
+        return org
+
+    def project(self, project_id: int, *, in_body: bool = False) -> Project:
+        """A project the user may list and create jobs in."""
+        project = selectors.project_find(project_id=project_id)
+        if project is None:
+            message = f"no project {project_id}"
+            if in_body:
+                raise exceptions.ValidationError({"projectId": [message]})
+            raise exceptions.NotFound(message)
+        org_id = project.organization_id
+        if org_id is not None and not self.is_staff and org_id not in self.memberships:
+            raise exceptions.PermissionDenied(
+                f"you are not a member of organization {org_id}, which project {project.pk} belongs to"
+            )
+        return project
+
+
+def viewer(request: Request) -> Viewer:
+    """The request's Viewer (made once per request)."""
+    cached = getattr(request, "_conveyor_viewer", None)
+    if cached is None or cached.user is not request.user:
+        cached = Viewer(request.user)
+        request._conveyor_viewer = cached
+    return cached
