@@ -495,3 +495,14 @@ def test_enqueue_job_count_errors(extra, text):
     with pytest.raises(CommandError, match=text):
         call_command("enqueue_job", "demo.sleep", *extra)
     assert Job.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_seed_jobs_inserts_the_count_spread_over_statuses():
+    out = StringIO()
+    call_command("seed_jobs", "--count", "300", "--users", "3", "--orgs", "2", "--projects", "2", stdout=out)
+    assert Job.objects.count() == 300 and "Inserted 300 jobs" in out.getvalue()
+    assert Job.objects.values("status").distinct().count() >= 3
+    assert Job.objects.filter(created_by__isnull=True).count() == 0
+    with pytest.raises(CommandError, match="--count: must be at least 1"):
+        call_command("seed_jobs", "--count", "0")
