@@ -132,6 +132,25 @@ def server_pids(kind: str, redis_url: str) -> list[int]:
     return [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU of every PostgreSQL process, those that already exited included (a backend lives
+    as long as its connection; the postmaster accumulates its reaped children's time)."""
+    import psutil
+
+    total = 0.0
+    for p in psutil.process_iter(["name", "ppid"]):
+        if not (p.info["name"] or "").startswith("postgres"):
+            continue
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+            if psutil.Process(p.info["ppid"]).name() != "postgres":  # the postmaster
+                total += t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
 @dataclass
 class Workers:
     """Worker processes of one configuration, started and stopped together."""
@@ -142,14 +161,18 @@ class Workers:
     env: dict[str, str]
     log_dir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
 
-    def start(self) -> Workers:
+    def start(self, idle: bool = False) -> Workers:
+        """Start the processes; `idle` ones consume nothing until consume() (so that their
+        start-up CPU is not counted)."""
         count, concurrency = (2, 1) if self.pool == "solo" else (1, 2)
         for n in range(count):
             name = f"bench{n}-{uuid.uuid4().hex[:4]}"
+            self.names.append(name)
             log = (self.log_dir / f"{name}.log").open("wb")
             args = [sys.executable, "-m", "celery", "-A", self.app, "worker", "-P", self.pool, "-c", str(concurrency),
-                    "-Q", self.queue, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
+                    "-Q", "bench-idle" if idle else self.queue, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
                     "--without-heartbeat", "-l", "INFO"]
             self.processes.append(subprocess.Popen(args, cwd=BASE_DIR, env=self.env, stdout=log,
                                                    stderr=subprocess.STDOUT, start_new_session=True))
@@ -159,6 +182,22 @@ class Workers:
                     raise RuntimeError(f"worker {name} did not start; see {self.log_dir}")
                 time.sleep(0.1)
         return self
+
+    def consume(self) -> None:
+        """Start consuming the queue: workers start idle so that their start-up is not measured."""
+        import socket
+
+        from config.celery import app as control_app
+
+        host = socket.gethostname()
+        control_app.conf.broker_url = self.env["REDIS_URL"]
+        replies = control_app.control.add_consumer(self.queue, destination=[f"{n}@{host}" for n in self.names],
+                                                   reply=True, timeout=5)
+        if len(replies) != len(self.names):
+            raise RuntimeError(f"only {len(replies)} of {len(self.names)} workers took the queue: {replies}")
+        # consuming two queues would make each BRPOP wait on the idle one too
+        control_app.control.cancel_consumer("bench-idle", destination=[f"{n}@{host}" for n in self.names],
+                                            reply=True, timeout=5)
 
     @property
     def pids(self) -> list[int]:
@@ -210,7 +249,6 @@ class Bench:
 
         self.redis = redis.Redis.from_url(redis_client_url(env["REDIS_URL"]))
         self.redis_pids = server_pids("redis", env["REDIS_URL"])
-        self.pg_pids = [] if args.embedded else server_pids("postgres", env["REDIS_URL"])
 
     def reset(self) -> None:
         from django_celery_results.models import TaskResult
@@ -222,7 +260,7 @@ class Bench:
         TaskResult.objects.all().delete()
 
     def server_cpu(self) -> tuple[float, float]:
-        return cpu_seconds(self.redis_pids), cpu_seconds(self.pg_pids)
+        return cpu_seconds(self.redis_pids), 0.0 if self.args.embedded else postgres_cpu_seconds()
 
     # bare Celery
 
@@ -238,8 +276,9 @@ class Bench:
         enqueue_s = time.perf_counter() - started
         producer_cpu = time.process_time() - producer_cpu
         redis0, pg0 = self.server_cpu()
-        workers = Workers("bench.bare", "bench-bare", pool, self.env, self.scratch).start()
+        workers = Workers("bench.bare", "bench-bare", pool, self.env, self.scratch).start(idle=True)
         cpu0 = cpu_seconds(workers.pids)
+        workers.consume()
         try:
             wait_until(lambda: self.redis.llen("bench:bare:starts") >= n, 600, "bare Celery to drain")
             cpu1 = cpu_seconds(workers.pids)
@@ -291,8 +330,9 @@ class Bench:
         enqueue_s = time.perf_counter() - started
         producer_cpu = time.process_time() - producer_cpu
         redis0, pg0 = self.server_cpu()
-        workers = Workers("config", "default", pool, self.env, self.scratch).start()
+        workers = Workers("config", "default", pool, self.env, self.scratch).start(idle=True)
         cpu0 = cpu_seconds(workers.pids)
+        workers.consume()
         try:
             wait_until(lambda: Job.objects.filter(status="completed").count() >= n, 1200, "tracked jobs to drain")
             cpu1 = cpu_seconds(workers.pids)
@@ -336,23 +376,25 @@ class Bench:
 
     def statements_per_job(self) -> dict[str, float]:
         """SQL statements of one delivery on the worker's hot path: claim to result stored."""
-        from celery import current_app
         from django.db import connection
+
+        from config.celery import app as celery_app
         from django.test.utils import CaptureQueriesContext
 
         from jobs import services
-        from jobs.tasks import run_job
         from jobs.testing import jobs_recorded
 
         self.reset()
         with jobs_recorded():
             job = services.job_create(type="bench.noop")
-        current_app.conf.task_store_eager_result = True
         with CaptureQueriesContext(connection) as create_queries:
             with jobs_recorded():
                 services.job_create(type="bench.noop")
+        from jobs.execution import execute
+
         with CaptureQueriesContext(connection) as run_queries:
-            run_job.apply(args=[str(job.pk), str(job.token)], kwargs={"job_type": "bench.noop"})
+            outcome = execute(str(job.pk), str(job.token), worker="bench", job_type="bench.noop", heartbeat=False)
+            celery_app.backend.store_result(uuid.uuid4().hex, outcome, "SUCCESS")  # what the worker does next
         return {"sql_per_create": len(create_queries), "sql_per_run": len(run_queries)}
 
 

@@ -91,11 +91,18 @@ class Job(models.Model):
     # Every published message carries the token; a claim must match it, so messages from
     # before a retry, rescue or republish do nothing.
     token = models.UUIDField(default=uuid.uuid4)
+    # no index of their own: the (column, created_at) indexes below serve the same lookups, and
+    # every index is one more write per job
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs",
+        db_index=False,
     )
-    organization = models.ForeignKey(Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
-    project = models.ForeignKey(Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs", db_index=False
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs", db_index=False
+    )
     worker = models.CharField(max_length=255, blank=True, default="")
     run_at = models.DateTimeField(null=True, blank=True)
     # When the last message was handed to the broker; NULL while the job is held in the
