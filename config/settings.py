@@ -176,7 +176,9 @@ JOBS_SLOT_RETRY_DELAY = env.env_float("JOBS_SLOT_RETRY_DELAY", 1.0, minimum=0.05
 # "broker" publishes to Celery; tests of applications may use "inline" or "record"
 # (see jobs.testing).
 JOBS_DISPATCH_MODE = env.env_str("JOBS_DISPATCH_MODE", "broker")
-JOBS_HANDLER_MODULES = env.env_list("JOBS_HANDLER_MODULES", ["handlers.demo", "handlers.dossiers"])
+JOBS_HANDLER_MODULES = env.env_list(
+    "JOBS_HANDLER_MODULES", ["handlers.demo", "handlers.dossiers", "handlers.maintenance"]
+)
 
 FLOWER_BASIC_AUTH = env.env_str("FLOWER_BASIC_AUTH", "")
 
@@ -186,19 +188,31 @@ JOBS_SYSTEM_QUEUE = env.env_str("JOBS_SYSTEM_QUEUE", "system")
 CELERY_TASK_ROUTES = {
     "jobs.rescue_stale_jobs": {"queue": JOBS_SYSTEM_QUEUE},
     "jobs.sweep_unclaimed_jobs": {"queue": JOBS_SYSTEM_QUEUE},
+    "scheduler.fire_schedule": {"queue": JOBS_SYSTEM_QUEUE},
+    "scheduler.fire_overdue_schedules": {"queue": JOBS_SYSTEM_QUEUE},
 }
-CELERY_BEAT_SCHEDULE = {
-    "jobs:rescue-stale": {
-        "task": "jobs.rescue_stale_jobs",
-        "schedule": JOBS_RESCUE_INTERVAL,
-        "options": {"queue": JOBS_SYSTEM_QUEUE, "expires": JOBS_RESCUE_INTERVAL},
-    },
-    "jobs:sweep-unclaimed": {
-        "task": "jobs.sweep_unclaimed_jobs",
-        "schedule": JOBS_SWEEP_INTERVAL,
-        "options": {"queue": JOBS_SYSTEM_QUEUE, "expires": JOBS_SWEEP_INTERVAL},
-    },
-}
+# Every periodic task, the rescuer and the sweeper included, is a system schedule declared in
+# scheduler/system.py and synced into django-celery-beat's tables when beat starts (and by
+# `manage.py sync_schedules`); nothing is scheduled from settings.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- schedules and retention (scheduler app, jobs:cleanup, storage:cleanup) ------------------
+# Retention of finished jobs and of django-celery-results rows, in days (seed 003 drops
+# completed jobs and keeps failed ones for investigation); deleted in batches.
+JOBS_KEEP_COMPLETED_DAYS = env.env_float("JOBS_KEEP_COMPLETED_DAYS", 7.0, minimum=0)
+JOBS_KEEP_FAILED_DAYS = env.env_float("JOBS_KEEP_FAILED_DAYS", 30.0, minimum=0)
+JOBS_CLEANUP_BATCH_SIZE = env.env_int("JOBS_CLEANUP_BATCH_SIZE", 1000, minimum=1, maximum=100_000)
+# How often the safety net fires schedules whose tick passed without beat's message.
+JOBS_SCHEDULE_CHECK_INTERVAL = env.env_float("JOBS_SCHEDULE_CHECK_INTERVAL", 60.0, minimum=1)
+# A tick fired later than this after its time counts as missed (the catch-up policy decides).
+JOBS_SCHEDULE_MISFIRE_GRACE = env.env_float("JOBS_SCHEDULE_MISFIRE_GRACE", 300.0, minimum=1)
+# The shortest interval a user's schedule may have.
+JOBS_SCHEDULE_MIN_INTERVAL = env.env_float("JOBS_SCHEDULE_MIN_INTERVAL", 60.0, minimum=1)
+# System schedules switched off on this deployment (names from scheduler/system.py).
+JOBS_SCHEDULES_DISABLED = env.env_list("JOBS_SCHEDULES_DISABLED", [])
+# storage:cleanup deletes the files under this folder older than this many hours.
+STORAGE_TEMP_DIR = env.env_str("STORAGE_TEMP_DIR", str(VAR_DIR / "tmp"))
+STORAGE_TEMP_MAX_AGE_HOURS = env.env_float("STORAGE_TEMP_MAX_AGE_HOURS", 24.0, minimum=0)
 
 # --- REST API (jobs.api) ------------------------------------------------------------------
 # Quotas per user (per organization, the Organization's own fields override these); 0 means no

@@ -31,7 +31,8 @@ from django.utils import timezone
 
 from jobs import dispatch
 from jobs.errors import (
-    ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, UnknownJobType,
+    ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, QuotaExceeded,
+    UnknownJobType,
 )
 from jobs.models import Job, JobAttempt, Organization, Project
 from jobs.selectors import parse_job_id
@@ -731,6 +732,43 @@ def job_submit(
         return job_create(**create)
 
 
+def jobs_submit_bulk(
+    *,
+    user: Any,
+    type: str,
+    inputs: list[dict[str, Any]],
+    organization: Organization | None = None,
+    project: Project | None = None,
+    priority: int | None = None,
+) -> list[Job]:
+    """A person's request for many jobs at once: one quota check for the whole batch (every
+    window must have room for all of them), then `jobs_create_bulk`; all or nothing."""
+    from jobs import quotas
+
+    if project is not None and organization is None:
+        organization = project.organization
+    if isinstance(inputs, list):
+        for index, value in enumerate(inputs):
+            try:
+                quotas.check_payload(value, organization)
+            except PayloadTooLarge as exc:
+                raise JobValidationError(f"inputs[{index}]", str(exc).split(": ", 1)[-1]) from None
+    create = dict(type=type, inputs=inputs, created_by=user, organization=organization, project=project,
+                  priority=priority)
+    if quotas.is_exempt(user):
+        return jobs_create_bulk(**create)
+    with transaction.atomic():
+        quotas.quota_lock(user=user, organization=organization)
+        quota = quotas.quota_status(user=user, organization=organization)
+        quota.raise_if_exceeded()
+        wanted = len(inputs) if isinstance(inputs, list) else 0
+        for window in quota.windows:
+            if window.remaining is not None and window.remaining < wanted:
+                raise QuotaExceeded(limit=window.limit, period=window.period, scope=quota.scope,
+                                    source=window.source, retry_after=float(window.seconds))
+        return jobs_create_bulk(**create)
+
+
 @dataclass(frozen=True)
 class BulkOutcome:
     """What a bulk action did: the jobs it changed, and why each other one was left alone."""
@@ -904,3 +942,87 @@ def system_job_send(*, type: str, input: dict[str, Any] | None = None) -> str:
     payload = _validated_input(input)
     _check_schema(spec, payload)
     return dispatch.send_system_job(job_type=type, payload=payload, queue=spec.queue)
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def jobs_delete_expired(
+    *,
+    keep_completed_days: float | None = None,
+    keep_failed_days: float | None = None,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Retention: delete finished jobs past their keep period, and prune django-celery-results.
+
+    Completed and cancelled jobs go JOBS_KEEP_COMPLETED_DAYS after they finished, failed ones
+    after JOBS_KEEP_FAILED_DAYS (seed 003 drops completed jobs and keeps failed ones for
+    investigation); queued and running jobs are never deleted. TaskResult rows follow the same
+    two periods (SUCCESS like completed, anything else like failed). Deletion goes by batches of
+    `batch_size` ids, each its own short transaction, so a large backlog never holds one long
+    lock and a crash loses only the batch in flight; `max_batches` bounds one call's work.
+
+    Returns the counts deleted: completed, cancelled, failed, task_results, batches.
+    """
+    from django_celery_results.models import TaskResult
+
+    now = now or timezone.now()
+    completed_days = settings.JOBS_KEEP_COMPLETED_DAYS if keep_completed_days is None else keep_completed_days
+    failed_days = settings.JOBS_KEEP_FAILED_DAYS if keep_failed_days is None else keep_failed_days
+    size = settings.JOBS_CLEANUP_BATCH_SIZE if batch_size is None else batch_size
+    for name, value in (("keep_completed_days", completed_days), ("keep_failed_days", failed_days)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise JobValidationError(name, f"must be a finite number of days >= 0, got {value!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise JobValidationError("batch_size", f"must be an integer >= 1, got {size!r}")
+    completed_before = now - timedelta(days=completed_days)
+    failed_before = now - timedelta(days=failed_days)
+
+    def finished_before(cutoff: datetime) -> Q:
+        # completed_at is set by every final transition; updated_at covers rows written otherwise
+        return Q(completed_at__lt=cutoff) | Q(completed_at__isnull=True, updated_at__lt=cutoff)
+
+    counts = {"completed": 0, "cancelled": 0, "failed": 0, "task_results": 0, "batches": 0}
+
+    def budget_left() -> bool:
+        return max_batches is None or counts["batches"] < max_batches
+
+    plans = (
+        ("completed", Q(status=JobStatus.COMPLETED) & finished_before(completed_before)),
+        ("cancelled", Q(status=JobStatus.CANCELLED) & finished_before(completed_before)),
+        ("failed", Q(status=JobStatus.FAILED) & finished_before(failed_before)),
+    )
+    for key, condition in plans:
+        while budget_left():
+            ids = list(Job.objects.filter(condition).order_by().values_list("pk", flat=True)[:size])
+            if not ids:
+                break
+            with transaction.atomic():
+                # the condition again: a job retried since the read is queued now and stays
+                doomed = Job.objects.filter(condition, pk__in=ids)
+                JobAttempt.objects.filter(job__in=doomed.values("pk")).delete()
+                deleted = doomed.delete()[1].get(Job._meta.label, 0)
+            counts[key] += deleted
+            counts["batches"] += 1
+            if len(ids) < size:
+                break
+
+    results = (
+        Q(status="SUCCESS", date_done__lt=completed_before) | (~Q(status="SUCCESS") & Q(date_done__lt=failed_before))
+    )
+    while budget_left():
+        ids = list(TaskResult.objects.filter(results).order_by().values_list("pk", flat=True)[:size])
+        if not ids:
+            break
+        counts["task_results"] += TaskResult.objects.filter(results, pk__in=ids).delete()[0]
+        counts["batches"] += 1
+        if len(ids) < size:
+            break
+    if any(counts[key] for key in ("completed", "cancelled", "failed", "task_results")):
+        logger.info(
+            "retention: deleted %(completed)s completed, %(cancelled)s cancelled and %(failed)s failed job(s), "
+            "%(task_results)s task result(s) in %(batches)s batch(es)", counts,
+        )
+    return counts

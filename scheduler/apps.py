@@ -6,3 +6,6 @@ class SchedulerConfig(AppConfig):
 
     name = "scheduler"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from scheduler import checks, signals  # noqa: F401  (register the check and the beat_init receiver)

@@ -35,7 +35,12 @@ TEST_ENVIRONMENT = {
     "JOBS_CANCEL_GRACE": "1",
     "JOBS_SLOT_RETRY_DELAY": "0.2",
     "JOBS_HARD_TIMEOUT_GRACE": "1",
-    "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,tests.handlers",
+    "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,handlers.maintenance,tests.handlers",
+    # Every beat a test starts syncs the system schedules; the ones that create jobs or delete
+    # files stay off there, so that an hourly tick during a test adds nothing to what it counts.
+    # The scheduler's own tests switch them on where they look at them.
+    "JOBS_SCHEDULES_DISABLED": "sync-updated-dossiers,process-attachments-maintenance,"
+                               "consolidate-dossiers-maintenance,storage:cleanup,jobs:cleanup",
     "CONVEYOR_VAR_DIR": str(TEST_VAR_DIR),
 }
 os.environ.update(TEST_ENVIRONMENT)
