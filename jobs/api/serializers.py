@@ -215,6 +215,28 @@ class JobCreateSerializer(StrictSerializer):
         return value
 
 
+class JobBulkCreateSerializer(StrictSerializer):
+    type = serializers.CharField(max_length=100, help_text="A registered job type (see /api/job-types).")
+    inputs = serializers.ListField(child=serializers.JSONField(), min_length=1,
+                                   help_text="One JSON object per job (at most JOBS_API_BULK_MAX).")
+    priority = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10,
+                                        help_text="1 (most urgent) to 10; default: the type's.")
+    projectId = _id_field(required=False, allow_null=True)
+    orgId = _id_field(required=False, allow_null=True)
+
+    def validate_inputs(self, value: list[Any]) -> list[Any]:
+        if len(value) > settings.JOBS_API_BULK_MAX:
+            raise serializers.ValidationError(
+                f"at most {settings.JOBS_API_BULK_MAX} jobs per request (JOBS_API_BULK_MAX), got {len(value)}"
+            )
+        return value
+
+
+class JobsCreatedSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.UUIDField())
+
+
 class OrgJobCreateSerializer(JobCreateSerializer):
     """Creating in an organization: the organization comes from the path."""
 

@@ -10,6 +10,7 @@ from jobs.api import views
 
 urlpatterns = [
     path("jobs", views.JobCollectionView.as_view(), name="api-jobs"),
+    path("jobs/bulk", views.JobBulkCreateView.as_view(), name="api-jobs-bulk"),
     path("jobs/bulk/cancel", views.JobBulkCancelView.as_view(), name="api-jobs-bulk-cancel"),
     path("jobs/bulk/retry", views.JobBulkRetryView.as_view(), name="api-jobs-bulk-retry"),
     path("jobs/projects/<str:projectId>", views.ProjectJobsView.as_view(), name="api-project-jobs"),

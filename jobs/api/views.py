@@ -175,6 +175,28 @@ class JobCollectionView(ApiView):
         return _create(request, s.JobCreateSerializer, organization=None)
 
 
+class JobBulkCreateView(ApiView):
+    """POST: many jobs of one type in one transaction, published in one batch."""
+
+    @extend_schema(
+        operation_id="jobs_create_bulk",
+        summary="Create many jobs",
+        description="All or nothing: an invalid input refuses the whole batch (400 naming its index), and "
+                    "the quota must have room for every job (429 otherwise).",
+        request=s.JobBulkCreateSerializer,
+        responses={201: s.JobsCreatedSerializer, **_errors(400, 403, 413, 429)},
+        tags=["jobs"],
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(s.JobBulkCreateSerializer, request.data).validated_data
+        who = viewer(request)
+        project = who.project(data["projectId"], in_body=True) if data.get("projectId") is not None else None
+        organization = who.organization(data["orgId"], in_body=True) if data.get("orgId") is not None else None
+        jobs = services.jobs_submit_bulk(user=request.user, type=data["type"], inputs=data["inputs"],
+                                         organization=organization, project=project, priority=data.get("priority"))
+        return Response({"created": len(jobs), "ids": [str(job.pk) for job in jobs]}, status=status.HTTP_201_CREATED)
+
+
 class JobDetailView(ApiView):
     """GET: one job with its attempts; DELETE: cancel it (seed 002)."""
 
