@@ -50,3 +50,6 @@ from config.settings import *  # noqa: E402,F401,F403
 # Two suites at once (say, on one CI machine) need their own test databases.
 if os.environ.get("CONVEYOR_TEST_DB_NAME") and not DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.environ["CONVEYOR_TEST_DB_NAME"]}  # noqa: F405
+
+# Hashing test users' passwords with the production hasher costs half a second each.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
