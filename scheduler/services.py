@@ -85,6 +85,16 @@ def _parse_weekday(value: Any) -> int:
                                              "name such as 'monday'")
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def _validated_input(job_type: str, value: Any) -> dict[str, Any]:
     """The input as the job services will check it when the schedule fires: a JSON object
     within the size limit that fits the type's schema; refused now rather than at 03:00."""
@@ -99,6 +109,9 @@ def _validated_input(job_type: str, value: Any) -> dict[str, Any]:
     size = len(encoded.encode("utf-8"))
     if size > settings.JOBS_MAX_PAYLOAD_BYTES:
         raise ScheduleValidationError("input", f"is {size} bytes, over the limit of {settings.JOBS_MAX_PAYLOAD_BYTES}")
+    if "\\u0000" in encoded and _holds_nul(value):
+        # PostgreSQL's jsonb cannot store U+0000: refuse it here, as the job services do
+        raise ScheduleValidationError("input", "must not contain the NUL character (\\u0000)")
     from handlers.registry import get_handler
 
     spec = get_handler(job_type)

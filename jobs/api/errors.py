@@ -10,6 +10,8 @@ the service's `delay`), `currentStatus` for a 409, and `retryAfter` for a 429.
     JobNotFound           404  (also someone else's job: never 403 for a job)
     InvalidJobTransition  409  (the message names the job's current status)
     QuotaExceeded         429  with Retry-After in whole seconds
+    ScheduleNotFound      404  (also someone else's schedule)
+    ScheduleConflict      409  (a system schedule edited through the API, an overlapping run-now)
     DRF's own exceptions  their status, the same shape
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from jobs.api.parsers import RequestBodyTooLarge
 from jobs.errors import (
     ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, QuotaExceeded,
 )
+from scheduler.errors import ScheduleConflict, ScheduleNotFound
 
 # the services' names for fields -> the names a client sent
 API_FIELD_NAMES: dict[str, str] = {
@@ -34,6 +37,8 @@ API_FIELD_NAMES: dict[str, str] = {
     "order_by": "orderBy",
     "direction": "orderDirection",
     "created_by": "userId",
+    # the scheduler services name the job type `jobType`; the API's body calls it `type`, as for jobs
+    "jobType": "type",
 }
 
 
@@ -78,6 +83,10 @@ def error_body(exc: ConveyorError) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, InvalidJobTransition):
         return status.HTTP_409_CONFLICT, {"detail": str(exc), "code": "invalid_transition",
                                           "currentStatus": exc.current}
+    if isinstance(exc, ScheduleNotFound):
+        return status.HTTP_404_NOT_FOUND, {"detail": str(exc), "code": "not_found"}
+    if isinstance(exc, ScheduleConflict):
+        return status.HTTP_409_CONFLICT, {"detail": str(exc), "code": "conflict"}
     if isinstance(exc, QuotaExceeded):
         wait = max(1, math.ceil(exc.retry_after))
         return status.HTTP_429_TOO_MANY_REQUESTS, {"detail": str(exc), "code": "quota_exceeded",
