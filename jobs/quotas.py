@@ -24,7 +24,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from jobs.errors import PayloadTooLarge, QuotaExceeded
-from jobs.models import Job, Membership, Organization, QuotaLock
+from jobs import selectors
+from jobs.models import Membership, Organization, QuotaLock
 
 # (period, seconds, setting, organization field)
 WINDOWS: tuple[tuple[str, int, str, str], ...] = (
@@ -119,13 +120,6 @@ def check_payload(value: Any, organization: Organization | None) -> None:
         raise PayloadTooLarge(size, limit)
 
 
-def _scope_jobs(user: Any, organization: Organization | None) -> Any:
-    jobs = Job.objects.filter(created_by=user)
-    if organization is None:
-        return jobs.filter(organization__isnull=True)
-    return jobs.filter(organization=organization)
-
-
 def quota_status(*, user: Any, organization: Organization | None = None, now: datetime | None = None) -> QuotaStatus:
     """The scope's limits and usage: one aggregate query (one more per full window, for the
     time until it frees a unit)."""
@@ -134,7 +128,7 @@ def quota_status(*, user: Any, organization: Organization | None = None, now: da
     exempt = is_exempt(user)
     limited = [w for w in windows if w.limit > 0]
     if limited:
-        jobs = _scope_jobs(user, organization)
+        jobs = selectors.jobs_in_quota_scope(user=user, organization=organization)
         longest = max(w.seconds for w in limited)
         counts = jobs.filter(created_at__gt=now - timedelta(seconds=longest)).aggregate(
             **{w.period: Count("pk", filter=Q(created_at__gt=now - timedelta(seconds=w.seconds))) for w in limited}

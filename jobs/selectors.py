@@ -393,3 +393,11 @@ def job_ids_for_action(
     qs = qs.filter(status__in=BULK_ACTION_SOURCES[action]).order_by("created_at", "pk")
     ids = list(qs.values_list("pk", flat=True)[: limit + 1])
     return ids[:limit], len(ids) > limit
+
+
+def jobs_in_quota_scope(*, user: Any, organization: Any = None) -> QuerySet[Job]:
+    """The jobs a quota counts: created by the user, in that organization (or in none)."""
+    jobs = Job.objects.filter(created_by=user)
+    if organization is None:
+        return jobs.filter(organization__isnull=True)
+    return jobs.filter(organization=organization)
