@@ -47,6 +47,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--latency-rate", type=float, default=50.0, help="Jobs per second in the latency run.")
     parser.add_argument("--api-rows", default="100000,1000000", help="Row counts for the API figures.")
     parser.add_argument("--skip-api", action="store_true", help="Leave out the API and admin figures.")
+    parser.add_argument("--only", choices=("drain", "bulk", "latency", "api"), action="append",
+                        help="Run only these parts (repeatable); all of them by default.")
+    parser.add_argument("--db-name", default="conveyor_bench", help="The bench's own PostgreSQL database "
+                        "(default conveyor_bench); it is emptied between runs.")
+    parser.add_argument("--redis-db", type=int, default=14, help="The bench's own Redis database number "
+                        "(default 14); it is flushed between runs.")
     return parser.parse_args(argv)
 
 
@@ -75,9 +81,9 @@ def prepare_environment(args: argparse.Namespace, scratch: Path) -> tuple[dict[s
     else:
         if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
             sys.exit("make bench needs DATABASE_URL and REDIS_URL (or --embedded)")
-        env["DATABASE_URL"] = with_database(env["DATABASE_URL"], "conveyor_bench")
-        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], 14)
-        create_postgres_database(os.environ["DATABASE_URL"], "conveyor_bench")
+        env["DATABASE_URL"] = with_database(env["DATABASE_URL"], args.db_name)
+        env["REDIS_URL"] = with_redis_db(env["REDIS_URL"], args.redis_db)
+        create_postgres_database(os.environ["DATABASE_URL"], args.db_name)
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,bench.handlers",
@@ -467,18 +473,23 @@ def main(argv: list[str]) -> None:
     call_command("migrate", verbosity=0)
     bench = Bench(args, env, scratch)
     runs: dict[str, list[dict[str, float]]] = {}
+    parts = set(args.only or ("drain", "bulk", "latency", "api"))
     try:
-        for rep in range(args.repeat):
+        for rep in range(args.repeat if parts - {"api"} else 0):
             print(f"repetition {rep + 1}/{args.repeat} ...", flush=True)
-            for pool in ("prefork", "solo"):
-                runs.setdefault(f"bare_{pool}", []).append(bench.bare_drain(pool))
-                runs.setdefault(f"tracked_{pool}", []).append(bench.tracked_drain(pool))
-            runs.setdefault("bulk", []).append(bench.tracked_bulk())
-            runs.setdefault("latency_bare", []).append(bench.bare_latency())
-            runs.setdefault("latency_tracked", []).append(bench.tracked_latency())
-        runs["statements"] = [bench.statements_per_job()]
+            if "drain" in parts:
+                for pool in ("prefork", "solo"):
+                    runs.setdefault(f"bare_{pool}", []).append(bench.bare_drain(pool))
+                    runs.setdefault(f"tracked_{pool}", []).append(bench.tracked_drain(pool))
+            if "bulk" in parts:
+                runs.setdefault("bulk", []).append(bench.tracked_bulk())
+            if "latency" in parts:
+                runs.setdefault("latency_bare", []).append(bench.bare_latency())
+                runs.setdefault("latency_tracked", []).append(bench.tracked_latency())
+        if "drain" in parts:
+            runs["statements"] = [bench.statements_per_job()]
         results: dict[str, Any] = {name: summarize(values) for name, values in runs.items()}
-        if not args.skip_api:
+        if "api" in parts and not args.skip_api:
             from bench import api
 
             results["api"] = api.measure(args, bench)
