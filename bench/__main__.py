@@ -86,7 +86,7 @@ def prepare_environment(args: argparse.Namespace, scratch: Path) -> tuple[dict[s
         create_postgres_database(os.environ["DATABASE_URL"], args.db_name)
     env.update({
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,bench.handlers",
+        "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,handlers.maintenance,bench.handlers",
         "LOG_LEVEL": "WARNING",
         "BENCH_BROKER_URL": env["REDIS_URL"],
         "PYTHONPATH": str(BASE_DIR),

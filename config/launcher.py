@@ -303,6 +303,9 @@ def child_environment(
         "DJANGO_SETTINGS_MODULE": child_env.get("DJANGO_SETTINGS_MODULE", "config.settings"),
         # Flower reads FLOWER_BASIC_AUTH itself: the password stays out of `ps` output.
         "FLOWER_BASIC_AUTH": flower_auth,
+        # Flower turns the workers' task events on every few seconds unless told not to; it
+        # follows the setting, which leaves them off by default (they cost the workers time).
+        "FLOWER_ENABLE_EVENTS": "true" if env.env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False) else "false",
         "WEB_HOST": web_host,
         "WEB_PORT": str(web_port),
         "FLOWER_PORT": str(flower_port),

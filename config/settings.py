@@ -122,9 +122,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TRACK_STARTED = False
-CELERY_WORKER_SEND_TASK_EVENTS = True
-# A "task-sent" event doubles the Redis work of every publish; Flower still shows each task
-# from the worker's received/started/succeeded events.
+# Task events (received/started/succeeded per task, a Redis PUBLISH each) took half of the
+# prefork main process's time per job, and that process is the worker's bottleneck. Every job
+# is visible in the Job table and the admin; Flower still sees workers (their heartbeats) and
+# queues. Turn events on to follow single Celery tasks in Flower.
+CELERY_WORKER_SEND_TASK_EVENTS = env.env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
+# A "task-sent" event doubles the Redis work of every publish.
 CELERY_TASK_SEND_SENT_EVENT = env.env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -232,6 +235,10 @@ if JOBS_API_MAX_BODY_BYTES < JOBS_MAX_PAYLOAD_BYTES:
     )
 # How many jobs one bulk cancel/retry request may change.
 JOBS_API_BULK_MAX = env.env_int("JOBS_API_BULK_MAX", 1000, minimum=1)
+# The job lists count their matches exactly up to this many; beyond, `pagination.total` is
+# PostgreSQL's estimate and `totalIsExact` false (an exact COUNT of a million rows costs more
+# than the page). 0: always count exactly.
+JOBS_API_EXACT_TOTAL_MAX = env.env_int("JOBS_API_EXACT_TOTAL_MAX", 10_000, minimum=0)
 # Lifetime of the API tokens made by `manage.py create_api_token` (0: they never expire).
 JOBS_API_TOKEN_DAYS = env.env_int("JOBS_API_TOKEN_DAYS", 90, minimum=0)
 
