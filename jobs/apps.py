@@ -8,4 +8,4 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from jobs import shutdown  # noqa: F401  (connects the worker shutdown signals)
+        from jobs import shutdown, worker_session  # noqa: F401  (connect the worker signals)

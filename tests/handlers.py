@@ -102,3 +102,13 @@ def system_job(ctx: JobContext) -> dict[str, Any]:
     with Path(ctx.input["path"]).open("a") as out:
         out.write(f"{ctx.job_id}\n")
     return {"id": ctx.job_id}
+
+
+@handler("test.session_settings")
+def session_settings(ctx: JobContext) -> dict[str, Any]:
+    """Reports how the worker's database session commits (PostgreSQL only)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return {"synchronous_commit": cursor.fetchone()[0]}

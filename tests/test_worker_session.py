@@ -1,0 +1,31 @@
+"""Workers commit without waiting for the disk (PostgreSQL); everything else commits durably."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from jobs import services
+from jobs.models import Job
+from tests.processes import wait_for
+
+pytestmark = [pytest.mark.workers, pytest.mark.skipif(connection.vendor != "postgresql",
+                                                      reason="synchronous_commit is a PostgreSQL setting")]
+
+
+def _session_setting_on_worker(processes, env: dict[str, str] | None = None) -> str:
+    worker = processes.worker(pool="solo", concurrency=1, env=env)
+    job = services.job_create(type="test.session_settings")
+    wait_for(lambda: Job.objects.filter(pk=job.pk, status="completed").exists(), message="the job to complete")
+    worker.stop()
+    return Job.objects.get(pk=job.pk).result["synchronous_commit"]
+
+
+def test_worker_sessions_commit_asynchronously_and_the_creating_session_durably(processes):
+    assert _session_setting_on_worker(processes) == "off"
+    with connection.cursor() as cursor:  # this process created the job: not a worker
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+def test_the_setting_keeps_worker_commits_durable(processes):
+    assert _session_setting_on_worker(processes, env={"JOBS_WORKER_SYNCHRONOUS_COMMIT": "1"}) == "on"
