@@ -80,7 +80,8 @@ def test_list_shape_and_defaults(catalogue: dict[str, Any]) -> None:
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"jobs", "pagination"}
-    assert body["pagination"] == {"total": 8, "offset": 0, "limit": 50, "hasNext": False}
+    assert body["pagination"] == {"total": 8, "totalIsExact": True, "offset": 0, "limit": 50,
+                                  "hasNext": False}
     assert ids(response) == expected(catalogue, lambda job: True)  # newest first
     first = body["jobs"][0]
     assert JOB_KEYS <= set(first)
@@ -174,17 +175,18 @@ def test_pagination_edges(catalogue: dict[str, Any]) -> None:
     everything = expected(catalogue, lambda j: True)
     first = client.get("/api/jobs?limit=3").json()
     assert [j["id"] for j in first["jobs"]] == everything[:3]
-    assert first["pagination"] == {"total": 8, "offset": 0, "limit": 3, "hasNext": True}
+    assert first["pagination"] == {"total": 8, "totalIsExact": True, "offset": 0, "limit": 3, "hasNext": True}
     middle = client.get("/api/jobs?limit=3&offset=3").json()
     assert [j["id"] for j in middle["jobs"]] == everything[3:6]
     assert middle["pagination"]["hasNext"] is True
     last = client.get("/api/jobs?limit=3&offset=6").json()
     assert [j["id"] for j in last["jobs"]] == everything[6:]
-    assert last["pagination"] == {"total": 8, "offset": 6, "limit": 3, "hasNext": False}
+    assert last["pagination"] == {"total": 8, "totalIsExact": True, "offset": 6, "limit": 3, "hasNext": False}
     exact = client.get("/api/jobs?limit=4&offset=4").json()  # the last page is exactly full
     assert len(exact["jobs"]) == 4 and exact["pagination"]["hasNext"] is False
     past = client.get("/api/jobs?limit=3&offset=50").json()
-    assert past == {"jobs": [], "pagination": {"total": 8, "offset": 50, "limit": 3, "hasNext": False}}
+    assert past == {"jobs": [], "pagination": {"total": 8, "totalIsExact": True, "offset": 50, "limit": 3,
+                                                "hasNext": False}}
     assert client.get("/api/jobs?limit=100").json()["pagination"]["limit"] == 100
 
 
@@ -459,7 +461,7 @@ def test_project_jobs_newest_first_paginated_and_stats(cast: Cast) -> None:
     assert response.status_code == 200
     body = response.json()
     assert ids(response) == [str(cast.jobs["job_org"].pk)]
-    assert body["pagination"] == {"total": 2, "offset": 0, "limit": 1, "hasNext": True}
+    assert body["pagination"] == {"total": 2, "totalIsExact": True, "offset": 0, "limit": 1, "hasNext": True}
     assert ids(client.get(f"/api/jobs/projects/{cast.project.pk}?offset=1")) == [str(older.pk)]
     assert ids(client.get(f"/api/jobs/projects/{cast.project.pk}?statuses=finished")) == [str(older.pk)]
     stats = client.get(f"/api/jobs/projects/{cast.project.pk}/stats")

@@ -319,10 +319,15 @@ class JobDetailSerializer(JobSerializer):
 
 
 class PaginationSerializer(serializers.Serializer):
-    total = serializers.IntegerField()
+    total = serializers.IntegerField(
+        help_text="How many jobs match the filters: exact up to JOBS_API_EXACT_TOTAL_MAX (10,000 by default), "
+                  "PostgreSQL's estimate beyond it (then totalIsExact is false).")
+    totalIsExact = serializers.BooleanField(
+        help_text="False when total is an estimate: more jobs matched than JOBS_API_EXACT_TOTAL_MAX. The estimate "
+                  "is never below the jobs up to the end of this page (plus one when hasNext).")
     offset = serializers.IntegerField()
     limit = serializers.IntegerField()
-    hasNext = serializers.BooleanField()
+    hasNext = serializers.BooleanField(help_text="Whether jobs follow this page (always exact).")
 
 
 class JobPageSerializer(serializers.Serializer):

@@ -72,9 +72,10 @@ def _page(page: JobPage) -> dict[str, Any]:
         "jobs": [presenters.job_to_dict(job) for job in page.items],
         "pagination": {
             "total": page.total,
+            "totalIsExact": page.total_is_exact,
             "offset": page.offset,
             "limit": page.limit,
-            "hasNext": page.offset + len(page.items) < page.total,
+            "hasNext": page.has_next,
         },
     }
 
@@ -82,7 +83,9 @@ def _page(page: JobPage) -> dict[str, Any]:
 def _list(request: Request, query_class: type[s.JobListQuerySerializer], **scope: Any) -> Response:
     query = _valid(query_class, request.query_params)
     arguments = {**query.selector_arguments(), **scope}
-    return Response(_page(selectors.job_list(visible_to=request.user, **arguments)))
+    page = selectors.job_list(visible_to=request.user, memberships=viewer(request).memberships,
+                              exact_total_max=settings.JOBS_API_EXACT_TOTAL_MAX, **arguments)
+    return Response(_page(page))
 
 
 def _create(request: Request, body_class: type[s.JobCreateSerializer], organization: Organization | None) -> Response:
@@ -141,7 +144,10 @@ class ApiView(APIView):
 
 # --- /api/jobs -------------------------------------------------------------------------------
 
-
+_TOTAL_NOTE = (
+    " `pagination.total` is exact up to JOBS_API_EXACT_TOTAL_MAX matching jobs (10,000 by default); beyond, it is "
+    "PostgreSQL's estimate and `pagination.totalIsExact` is false. `hasNext` is always exact."
+)
 
 
 class JobCollectionView(ApiView):
@@ -150,7 +156,8 @@ class JobCollectionView(ApiView):
     @extend_schema(
         operation_id="jobs_list",
         summary="List jobs",
-        description="Staff see every job; anyone else the jobs they created and their organizations' jobs.",
+        description="Staff see every job; anyone else the jobs they created and their organizations' jobs."
+                    + _TOTAL_NOTE,
         parameters=[s.JobListQuerySerializer],
         responses={200: s.JobPageSerializer, **_errors(400)},
         tags=["jobs"],
@@ -336,7 +343,8 @@ class ProjectJobsView(ApiView):
     @extend_schema(
         operation_id="projects_jobs_list",
         summary="A project's jobs, newest first",
-        description="The project's jobs that you may see; 403 for a project of an organization you are not in.",
+        description="The project's jobs that you may see; 403 for a project of an organization you are not in."
+                    + _TOTAL_NOTE,
         parameters=[PROJECT_ID, s.ProjectJobListQuerySerializer],
         responses={200: s.JobPageSerializer, **_errors(400, 403, 404)},
         tags=["projects"],
@@ -352,14 +360,15 @@ class ProjectJobStatsView(ApiView):
                    tags=["projects"])
     def get(self, request: Request, projectId: str) -> Response:
         project = viewer(request).project(_path_id(projectId, "projectId"))
-        return Response(selectors.job_stats(project=project, visible_to=request.user))
+        return Response(selectors.job_stats(project=project, visible_to=request.user,
+                                             memberships=viewer(request).memberships))
 
 
 class OrgJobsView(ApiView):
     @extend_schema(
         operation_id="orgs_jobs_list",
         summary="An organization's jobs",
-        description="For its members (and staff); 403 for anyone else.",
+        description="For its members (and staff); 403 for anyone else." + _TOTAL_NOTE,
         parameters=[ORG_ID, s.OrgJobListQuerySerializer],
         responses={200: s.JobPageSerializer, **_errors(400, 403, 404)},
         tags=["organizations"],
@@ -392,7 +401,8 @@ class OrgJobStatsView(ApiView):
                    tags=["organizations"])
     def get(self, request: Request, orgId: str) -> Response:
         org = viewer(request).organization(_path_id(orgId, "orgId"))
-        return Response(selectors.job_stats(organization=org, visible_to=request.user))
+        return Response(selectors.job_stats(organization=org, visible_to=request.user,
+                                             memberships=viewer(request).memberships))
 
 
 # --- job types and quotas ----------------------------------------------------------------------
