@@ -396,11 +396,20 @@ class Bench:
         with CaptureQueriesContext(connection) as create_queries:
             with jobs_recorded():
                 services.job_create(type="bench.noop")
-        from jobs.execution import execute
+        from types import SimpleNamespace
 
+        from jobs.execution import execute
+        from jobs.results import DeliveryResult
+
+        # what the worker's run_job does: the runner, then Celery's store of the task's result
+        task_id = uuid.uuid4().hex
+        request = SimpleNamespace(id=task_id, task="jobs.run_job", args=[str(job.pk), str(job.token)],
+                                  kwargs={"job_type": "bench.noop"}, hostname="bench", retries=0, delivery_info={},
+                                  properties={}, ignore_result=False)
         with CaptureQueriesContext(connection) as run_queries:
-            outcome = execute(str(job.pk), str(job.token), worker="bench", job_type="bench.noop", heartbeat=False)
-            celery_app.backend.store_result(uuid.uuid4().hex, outcome, "SUCCESS")  # what the worker does next
+            outcome = execute(str(job.pk), str(job.token), worker="bench", job_type="bench.noop", heartbeat=False,
+                              task_result=DeliveryResult(celery_app.backend, task_id, request))
+            celery_app.backend.store_result(task_id, outcome, "SUCCESS", request=request)
         return {"sql_per_create": len(create_queries), "sql_per_run": len(run_queries)}
 
 

@@ -31,6 +31,7 @@ from handlers.registry import HandlerSpec, get_handler
 from jobs import limits, services
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job
+from jobs.results import DeliveryResult
 
 logger = logging.getLogger("conveyor.worker")
 
@@ -208,8 +209,10 @@ def execute(
     redeliver: Redeliver | None = None,
     apply_limits: bool = True,
     heartbeat: bool = True,
+    task_result: DeliveryResult | None = None,
 ) -> dict[str, Any]:
-    """Run one delivery of run_job; returns a small summary stored as the Celery result."""
+    """Run one delivery of run_job; returns a small summary stored as the Celery result
+    (by the completion itself when `task_result` is given and the database can)."""
     spec = get_handler(job_type) if job_type else None
     lease = None
     if apply_limits and spec is not None and (spec.concurrency or spec.rate_limit) and redeliver is not None:
@@ -223,8 +226,7 @@ def execute(
         if job is None:
             logger.info("job %s: message with token %s claims nothing (stale or duplicate); acked", job_id, token)
             return {"job": job_id, "outcome": "skipped"}
-        job.worker = worker
-        return _run(job, get_handler(job.type), worker, lease, heartbeat)
+        return _run(job, get_handler(job.type), worker, lease, heartbeat, task_result)
     finally:
         if lease:
             _release(lease, job_id)
@@ -237,7 +239,8 @@ def _release(lease: str, job_id: str) -> None:
         logger.warning("job %s: could not release its slot %s; it expires with its lease", job_id, lease)
 
 
-def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, beat: bool) -> dict[str, Any]:
+def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, beat: bool,
+         task_result: DeliveryResult | None) -> dict[str, Any]:
     if spec is None:
         services.job_fail(job=job, error=f"job type {job.type!r} is not registered on worker {worker}", retry=False)
         return {"job": str(job.pk), "outcome": "failed"}
@@ -287,17 +290,24 @@ def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, bea
         name, record = "failed", partial(fail, error=_describe(exc), traceback=tb.format_exc(),
                                          retry=spec.is_retryable(exc))
     else:
-        name, record = "completed", partial(services.job_complete, job=job, result=result)
+        name, record = "completed", partial(services.job_complete, job=job, result=result, task_result=task_result,
+                                            summary=_summary(job, "completed"))
     finally:
         if heartbeat:
             heartbeat.unwatch()
     try:
-        _with_database_retries(record, job)
+        stored = _with_database_retries(record, job)
     except InvalidJobTransition as exc:
         # rescued or cancelled while this execution ran: its outcome does not count
         logger.warning("job %s: outcome %r discarded: %s", job.pk, name, exc)
         return {"job": str(job.pk), "outcome": "discarded"}
-    return {"job": str(job.pk), "outcome": name, "attempt": job.attempts}
+    if stored is True and task_result is not None:
+        task_result.mark_stored()
+    return _summary(job, name)
+
+
+def _summary(job: Job, outcome: str) -> dict[str, Any]:
+    return {"job": str(job.pk), "outcome": outcome, "attempt": job.attempts}
 
 
 # How long an outcome waits for the database to come back before the execution gives up

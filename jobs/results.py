@@ -3,12 +3,17 @@
 django-celery-results stores a result with get_or_create, a SELECT then an INSERT in a
 transaction of their own: four round trips for every task. One INSERT ... ON CONFLICT
 (task_id) DO UPDATE does the same in one, which matters on the hot path of every job.
+
+On PostgreSQL a completed job's result row goes one step further: `jobs.services.job_complete`
+writes it in the completion's own statement (`upsert_sql`), and the backend, told so by the
+delivery's request, has nothing left to store.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from celery import states
+from django.db import connection
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 from django_celery_results.backends.database import DatabaseBackend
@@ -16,11 +21,14 @@ from django_celery_results.models import TaskResult
 
 _UPDATED = ["status", "result", "traceback", "meta", "content_encoding", "content_type", "periodic_task_name",
             "task_name", "task_args", "task_kwargs", "worker", "date_done"]
+# set on a delivery's request once its result row is written with the job's completion
+STORED_WITH_JOB = "conveyor_result_stored"
 
 
 class ResultBackend(DatabaseBackend):
-    def _store_result(self, task_id: str, result: Any, status: str, traceback: Any = None, request: Any = None,
-                      using: str | None = None) -> Any:
+    def result_row(self, task_id: str, result: Any, status: str, traceback: Any = None,
+                   request: Any = None) -> tuple[TaskResult, list[str]]:
+        """The unsaved row for a result, and the columns an existing row gets updated."""
         content_type, content_encoding, encoded = self.encode_content(result)
         meta = {**self._get_meta_from_request(request), "children": self.current_task_children(request)}
         _, _, encoded_meta = self.encode_content(meta)
@@ -35,12 +43,54 @@ class ResultBackend(DatabaseBackend):
         if status == states.STARTED:
             row.date_started = now
             update.append("date_started")
+        return row, update
+
+    def _store_result(self, task_id: str, result: Any, status: str, traceback: Any = None, request: Any = None,
+                      using: str | None = None) -> Any:
+        if status == states.SUCCESS and getattr(request, STORED_WITH_JOB, False):
+            return result
+        row, update = self.result_row(task_id, result, status, traceback, request)
         # bulk_create would wrap the statement in BEGIN/COMMIT; _insert (what bulk_create calls
         # for each batch) sends it alone, and autocommit commits it
-        meta_fields = [f for f in TaskResult._meta.concrete_fields if not f.primary_key]
         TaskResult.objects.db_manager(using or "default")._insert(
-            [row], fields=meta_fields, on_conflict=OnConflict.UPDATE,
+            [row], fields=_columns(), on_conflict=OnConflict.UPDATE,
             update_fields=[TaskResult._meta.get_field(name) for name in update],
             unique_fields=[TaskResult._meta.get_field("task_id")],
         )
-        return encoded
+        return row.result
+
+
+def _columns() -> list[Any]:
+    return [f for f in TaskResult._meta.concrete_fields if not f.primary_key]
+
+
+def upsert_sql(row: TaskResult, update: list[str], source: str) -> tuple[str, dict[str, Any]]:
+    """INSERT ... SELECT ... FROM `source` ON CONFLICT (task_id) DO UPDATE for one row, with
+    named parameters `tr_<column>`: a part of a larger statement (PostgreSQL). Each value is
+    cast to its column's type, so that the statement can be prepared."""
+    quote = connection.ops.quote_name
+    columns, values, params = [], [], {}
+    for field in _columns():
+        columns.append(quote(field.column))
+        values.append(f"CAST(%(tr_{field.column})s AS {field.db_type(connection)})")
+        params[f"tr_{field.column}"] = field.get_db_prep_save(getattr(row, field.attname), connection)
+    updates = ", ".join(f"{quote(TaskResult._meta.get_field(n).column)} = EXCLUDED.{quote(TaskResult._meta.get_field(n).column)}"
+                        for n in update)
+    sql = (f"INSERT INTO {quote(TaskResult._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)} "
+           f"FROM {source} ON CONFLICT ({quote('task_id')}) DO UPDATE SET {updates}")
+    return sql, params
+
+
+class DeliveryResult:
+    """The Celery result of one run_job delivery, for a completion that writes it itself."""
+
+    def __init__(self, backend: ResultBackend, task_id: str, request: Any) -> None:
+        self.backend = backend
+        self.task_id = task_id
+        self.request = request
+
+    def row(self, summary: dict[str, Any]) -> tuple[TaskResult, list[str]]:
+        return self.backend.result_row(self.task_id, summary, states.SUCCESS, request=self.request)
+
+    def mark_stored(self) -> None:
+        setattr(self.request, STORED_WITH_JOB, True)

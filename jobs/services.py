@@ -29,12 +29,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import dispatch
+from jobs import dispatch, hot_sql, results
 from jobs.errors import (
     ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, QuotaExceeded,
     UnknownJobType,
 )
 from jobs.models import Job, JobAttempt, Organization, Project
+from jobs.results import DeliveryResult
 from jobs.selectors import parse_job_id
 from jobs.states import TRANSITIONS, JobStatus
 
@@ -382,7 +383,7 @@ UPDATE jobs_job
        updated_at = %s, worker = %s, completed_at = NULL
  WHERE id = %s AND status = %s AND token = %s AND (expires_at IS NULL OR expires_at > %s)
 RETURNING id, type, queue, input, priority, attempts, max_attempts, rescues, token, started_at,
-          cancel_requested_at, concurrency_key, created_by_id, organization_id, project_id
+          cancel_requested_at, concurrency_key, created_by_id, organization_id, project_id, worker
 """
 
 # On PostgreSQL the attempt's row is inserted by the same statement: one round trip, one commit.
@@ -390,7 +391,7 @@ _CLAIM_WITH_ATTEMPT_SQL = f"""
 WITH claimed AS ({_CLAIM_SQL.strip()}),
      attempt AS (
        INSERT INTO jobs_jobattempt (job_id, number, worker, started_at, outcome, error, error_traceback)
-       SELECT id, attempts, worker_name, started_at, 'running', '', '' FROM claimed, (SELECT %s AS worker_name) w
+       SELECT id, attempts, worker, started_at, 'running', '', '' FROM claimed
      )
 SELECT * FROM claimed
 """
@@ -409,9 +410,8 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
         logger.warning("run_job message with a malformed job id %r or token %r ignored", job_id, token)
         return None
     now = timezone.now()
-    ops = connection.ops
     id_field = Job._meta.get_field("id")
-    when = ops.adapt_datetimefield_value(now)
+    when = connection.ops.adapt_datetimefield_value(now)
     params = [
         JobStatus.RUNNING,
         when,
@@ -424,14 +424,15 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
         when,
     ]
     together = connection.vendor == "postgresql"
-    sql = _CLAIM_WITH_ATTEMPT_SQL if together else _CLAIM_SQL
-    claimed = list(Job.objects.raw(sql, [*params, worker[:255]] if together else params))
-    if not claimed:
+    with hot_sql.prepared_cursor() as cursor:
+        cursor.execute(_CLAIM_WITH_ATTEMPT_SQL if together else _CLAIM_SQL, params)
+        job = hot_sql.fetch_model(cursor, Job)
+    if job is None:
         _expire_if_overdue(pk, tok, now)
         return None
-    job = claimed[0]
+    job.worker = worker[:255]
     if not together:
-        JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=worker[:255], started_at=now)
+        JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=job.worker, started_at=now)
     return job
 
 
@@ -497,22 +498,28 @@ WITH done AS (
 ), attempt AS (
   UPDATE jobs_jobattempt SET finished_at = %(now)s, outcome = 'completed', error = '', error_traceback = ''
     FROM done WHERE jobs_jobattempt.job_id = done.id AND jobs_jobattempt.number = done.attempts
-)
+){stored}
 SELECT id FROM done
 """
 
 
-def job_complete(*, job: Job, result: Any) -> None:
-    """running -> completed, storing the handler's result and the durations."""
+def job_complete(*, job: Job, result: Any, task_result: DeliveryResult | None = None,
+                 summary: dict[str, Any] | None = None) -> bool:
+    """running -> completed, storing the handler's result and the durations.
+
+    On PostgreSQL the job's row and its attempt's are written by one statement; given the
+    delivery's `task_result` and the `summary` it returns, so is Celery's result row. True
+    when that row was written here (the result backend then skips it).
+    """
     try:
         json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as exc:
         job_fail(job=job, error=f"the handler's result is not JSON-serializable: {exc}", retry=False)
-        return
+        return False
     now = timezone.now()
     duration = (now - (job.started_at or now)).total_seconds()
+    stored = False
     if connection.vendor == "postgresql":
-        # the job's row and its attempt's in one statement: one round trip, one commit
         id_field = Job._meta.get_field("id")
         params = {
             "now": now,
@@ -521,14 +528,21 @@ def job_complete(*, job: Job, result: Any) -> None:
             "id": id_field.get_db_prep_value(job.pk, connection),
             "token": id_field.get_db_prep_value(job.token, connection),
         }
-        with connection.cursor() as cursor:
-            cursor.execute(_COMPLETE_WITH_ATTEMPT_SQL, params)
+        stored_sql = ""
+        if task_result is not None and summary is not None:
+            row, update = task_result.row(summary)
+            upsert, upsert_params = results.upsert_sql(row, update, source="done")
+            stored_sql, stored = f", stored AS ({upsert})", True
+            params.update(upsert_params)
+        with hot_sql.prepared_cursor() as cursor:
+            cursor.execute(_COMPLETE_WITH_ATTEMPT_SQL.format(stored=stored_sql), params)
             if cursor.fetchone() is None:
                 raise _explain_miss(job.pk, JobStatus.COMPLETED, _NOT_OWNED)
     else:
         _end_execution(job, target=JobStatus.COMPLETED, outcome=Outcome.COMPLETED, result=result, progress=100,
                        completed_at=now, actual_duration=duration, error="", error_traceback="")
     logger.info("job %s completed on attempt %s by %s", job.pk, job.attempts, job.worker)
+    return stored
 
 
 def _end_execution(

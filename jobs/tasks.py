@@ -9,6 +9,7 @@ from celery.exceptions import TimeLimitExceeded
 from django.db import InterfaceError, OperationalError, connection
 
 from jobs import execution, services
+from jobs.results import DeliveryResult, ResultBackend
 
 logger = logging.getLogger("conveyor.worker")
 
@@ -40,9 +41,13 @@ def run_job(self: Task, job_id: str, token: str, job_type: str | None = None,
                          queue=info.get("routing_key"), priority=info.get("priority"),
                          time_limit=limits[0], soft_time_limit=limits[1])
 
+    backend = self.backend
+    task_result = (DeliveryResult(backend, self.request.id, self.request)
+                   if isinstance(backend, ResultBackend) and self.request.id and not (self.ignore_result or self.request.ignore_result)
+                   else None)
     try:
         return execution.execute(job_id, token, worker=self.request.hostname or "unknown", job_type=job_type,
-                                 concurrency_key=concurrency_key, redeliver=redeliver)
+                                 concurrency_key=concurrency_key, redeliver=redeliver, task_result=task_result)
     except (OperationalError, InterfaceError) as exc:
         connection.close()
         delay = min(60, 2 ** min(self.request.retries, 6))

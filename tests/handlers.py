@@ -112,3 +112,9 @@ def session_settings(ctx: JobContext) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         return {"synchronous_commit": cursor.fetchone()[0]}
+
+
+@handler("test.noop")
+def noop(ctx: JobContext) -> dict[str, Any]:
+    """Returns at once."""
+    return {}

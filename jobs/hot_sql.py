@@ -1,0 +1,87 @@
+"""Statements of the worker's hot path, prepared once per database connection.
+
+Django sends every statement as text with its parameters inlined (client-side binding), so
+PostgreSQL plans the claim and the completion anew for every job; planning the claim's
+UPDATE ... RETURNING with its attempt INSERT cost about as much as running it. A cursor from
+`prepared_cursor()` binds parameters on the server and prepares each statement on its first
+use on a connection; later executions only bind and run. It is still Django's cursor wrapper,
+so query logging, execute wrappers and CaptureQueriesContext see these statements.
+
+Parameters are typed by psycopg, except text and NULL: a statement that uses a parameter
+where PostgreSQL cannot infer its type (a SELECT list) casts it.
+
+JOBS_PREPARED_STATEMENTS=0 turns it off, for a connection pooler in transaction mode that
+does not keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.backends.utils import CursorWrapper
+
+
+def _prepared_cursor_class() -> type:
+    import psycopg
+
+    class PreparedCursor(psycopg.Cursor):  # type: ignore[type-arg]
+        def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
+                    binary: bool | None = None) -> Any:
+            return super().execute(query, params, prepare=True, binary=binary)
+
+    return PreparedCursor
+
+
+_cursor_class: type | None = None
+_ONLY_WHEN_ASKED = 2**62
+
+
+def prepares() -> bool:
+    return connection.vendor == "postgresql" and settings.JOBS_PREPARED_STATEMENTS
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[CursorWrapper]:
+    """Django's cursor on PostgreSQL with server-side binding and prepared statements; the
+    ordinary cursor elsewhere."""
+    global _cursor_class
+    if not prepares():
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    if _cursor_class is None:
+        _cursor_class = _prepared_cursor_class()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        pg = connection.connection
+        if pg.prepare_threshold is None:
+            # psycopg prepares nothing while the threshold is None (Django's default), not
+            # even when asked; a threshold no statement reaches keeps it to these cursors
+            pg.prepare_threshold = _ONLY_WHEN_ASKED
+        raw = _cursor_class(pg)
+    wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with wrapped as cursor:
+        yield cursor
+
+
+def fetch_model(cursor: CursorWrapper, model: type) -> Any:
+    """The next row of `cursor` as an instance of `model` (its columns named as the fields'
+    attnames), converted as Django converts the rows of a query; None at the end."""
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    by_name = {}
+    for column, value in zip(cursor.description, row):
+        name = column.name if hasattr(column, "name") else column[0]
+        col = model._meta.get_field(name).get_col(model._meta.db_table)  # finds a foreign key by attname too
+        for convert in [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]:
+            value = convert(value, col, connection)
+        by_name[name] = value
+    # from_db takes the values of a partial row in the order of the model's fields
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
+    return model.from_db(connection.alias, names, [by_name[name] for name in names])
