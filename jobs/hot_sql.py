@@ -75,13 +75,32 @@ def fetch_model(cursor: CursorWrapper, model: type) -> Any:
     row = cursor.fetchone()
     if row is None:
         return None
-    by_name = {}
-    for column, value in zip(cursor.description, row):
-        name = column.name if hasattr(column, "name") else column[0]
-        col = model._meta.get_field(name).get_col(model._meta.db_table)  # finds a foreign key by attname too
-        for convert in [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]:
-            value = convert(value, col, connection)
-        by_name[name] = value
-    # from_db takes the values of a partial row in the order of the model's fields
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
-    return model.from_db(connection.alias, names, [by_name[name] for name in names])
+    db = cursor.db
+    names, plan = _row_plan(db, model, tuple(c.name if hasattr(c, "name") else c[0] for c in cursor.description))
+    values = []
+    for index, col, converters in plan:
+        value = row[index]
+        for convert in converters:
+            value = convert(value, col, db)
+        values.append(value)
+    return model.from_db(db.alias, names, values)
+
+
+_plans: dict[tuple[str, type, tuple[str, ...]], tuple[list[str], list[tuple[int, Any, list[Any]]]]] = {}
+
+
+def _row_plan(db: Any, model: type, columns: tuple[str, ...]) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """Per result shape: the attnames in the model's field order (what from_db expects of a
+    partial row), where each is in the row, and its converters."""
+    key = (db.vendor, model, columns)
+    if key not in _plans:
+        position = {name: i for i, name in enumerate(columns)}
+        names, plan = [], []
+        for field in model._meta.concrete_fields:
+            if field.attname in position:
+                col = field.get_col(model._meta.db_table)
+                names.append(field.attname)
+                plan.append((position[field.attname], col,
+                             [*db.ops.get_db_converters(col), *col.get_db_converters(db)]))
+        _plans[key] = (names, plan)
+    return _plans[key]

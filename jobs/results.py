@@ -10,6 +10,7 @@ delivery's request, has nothing left to store.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from celery import states
@@ -68,17 +69,20 @@ def upsert_sql(row: TaskResult, update: list[str], source: str) -> tuple[str, di
     """INSERT ... SELECT ... FROM `source` ON CONFLICT (task_id) DO UPDATE for one row, with
     named parameters `tr_<column>`: a part of a larger statement (PostgreSQL). Each value is
     cast to its column's type, so that the statement can be prepared."""
+    sql, fields = _upsert_template(tuple(update), source)
+    return sql, {f"tr_{f.column}": f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields}
+
+
+@lru_cache(maxsize=8)
+def _upsert_template(update: tuple[str, ...], source: str) -> tuple[str, list[Any]]:
     quote = connection.ops.quote_name
-    columns, values, params = [], [], {}
-    for field in _columns():
-        columns.append(quote(field.column))
-        values.append(f"CAST(%(tr_{field.column})s AS {field.db_type(connection)})")
-        params[f"tr_{field.column}"] = field.get_db_prep_save(getattr(row, field.attname), connection)
-    updates = ", ".join(f"{quote(TaskResult._meta.get_field(n).column)} = EXCLUDED.{quote(TaskResult._meta.get_field(n).column)}"
-                        for n in update)
-    sql = (f"INSERT INTO {quote(TaskResult._meta.db_table)} ({', '.join(columns)}) SELECT {', '.join(values)} "
-           f"FROM {source} ON CONFLICT ({quote('task_id')}) DO UPDATE SET {updates}")
-    return sql, params
+    fields = _columns()
+    columns = ", ".join(quote(f.column) for f in fields)
+    values = ", ".join(f"CAST(%(tr_{f.column})s AS {f.db_type(connection)})" for f in fields)
+    updated = [quote(TaskResult._meta.get_field(name).column) for name in update]
+    sql = (f"INSERT INTO {quote(TaskResult._meta.db_table)} ({columns}) SELECT {values} FROM {source} "
+           f"ON CONFLICT ({quote('task_id')}) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in updated)}")
+    return sql, fields
 
 
 class DeliveryResult:
