@@ -167,7 +167,8 @@ class JobAttempt(models.Model):
         INTERRUPTED = "interrupted", "Interrupted by shutdown"
         TIMEOUT = "timeout", "Timed out"
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set")
+    # the unique (job, number) index serves lookups by job: no index of its own
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set", db_index=False)
     number = models.PositiveSmallIntegerField()
     worker = models.CharField(max_length=255, blank=True, default="")
     started_at = models.DateTimeField(default=timezone.now)
