@@ -157,6 +157,15 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+# name: (label, worker processes, pool processes each, Celery pool). The first is the
+# comparison the targets name (prefork, 2 processes); the others look for the best settings.
+WORKER_SETTINGS: dict[str, tuple[str, int, int, str]] = {
+    "prefork": ("prefork -c 2", 1, 2, "prefork"),
+    "solo": ("2 solo workers", 2, 1, "solo"),
+    "prefork4": ("prefork -c 4", 1, 4, "prefork"),
+}
+
+
 @dataclass
 class Workers:
     """Worker processes of one configuration, started and stopped together."""
@@ -172,12 +181,12 @@ class Workers:
     def start(self, idle: bool = False) -> Workers:
         """Start the processes; `idle` ones consume nothing until consume() (so that their
         start-up CPU is not counted)."""
-        count, concurrency = (2, 1) if self.pool == "solo" else (1, 2)
+        count, concurrency, pool = WORKER_SETTINGS[self.pool][1:]
         for n in range(count):
             name = f"bench{n}-{uuid.uuid4().hex[:4]}"
             self.names.append(name)
             log = (self.log_dir / f"{name}.log").open("wb")
-            args = [sys.executable, "-m", "celery", "-A", self.app, "worker", "-P", self.pool, "-c", str(concurrency),
+            args = [sys.executable, "-m", "celery", "-A", self.app, "worker", "-P", pool, "-c", str(concurrency),
                     "-Q", "bench-idle" if idle else self.queue, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
                     "--without-heartbeat", "-l", "INFO"]
             self.processes.append(subprocess.Popen(args, cwd=BASE_DIR, env=self.env, stdout=log,
@@ -437,11 +446,10 @@ def print_table(report: dict[str, Any]) -> None:
         ratio = f"{conveyor['median'] / bare['median']:.2f}x" if conveyor and bare and bare["median"] >= 0.05 else ""
         rows.append((label, fmt(conveyor, unit), fmt(bare, unit), ratio))
 
-    for pool in ("prefork", "solo"):
+    for pool, (label, *_) in WORKER_SETTINGS.items():
         c, b = r.get(f"tracked_{pool}"), r.get(f"bare_{pool}")
         if not c:
             continue
-        label = "prefork -c 2" if pool == "prefork" else "2 solo workers"
         add(f"enqueue one by one ({label}), jobs/s", c["enqueue_per_s"], b["enqueue_per_s"] if b else None)
         add(f"drain ({label}), jobs/s", c["drain_per_s"], b["drain_per_s"] if b else None)
         for part in ("producer", "workers", "redis", "postgres"):
@@ -487,7 +495,7 @@ def main(argv: list[str]) -> None:
         for rep in range(args.repeat if parts - {"api"} else 0):
             print(f"repetition {rep + 1}/{args.repeat} ...", flush=True)
             if "drain" in parts:
-                for pool in ("prefork", "solo"):
+                for pool in WORKER_SETTINGS:
                     runs.setdefault(f"bare_{pool}", []).append(bench.bare_drain(pool))
                     runs.setdefault(f"tracked_{pool}", []).append(bench.tracked_drain(pool))
             if "bulk" in parts:
