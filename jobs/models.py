@@ -134,7 +134,9 @@ class Job(models.Model):
             # the rescuer's and the sweeper's scans stay small whatever the table's size
             models.Index(fields=["heartbeat_at"], name="job_running_heartbeat_idx", condition=Q(status="running")),
             models.Index(fields=["run_at"], name="job_queued_run_at_idx", condition=Q(status="queued")),
-            models.Index(fields=["expires_at"], name="job_queued_expires_idx", condition=Q(status="queued")),
+            # most jobs have no queue-wait timeout: they need no entry here
+            models.Index(fields=["expires_at"], name="job_queued_expiring_idx",
+                         condition=Q(status="queued", expires_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),

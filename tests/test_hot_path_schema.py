@@ -33,3 +33,24 @@ def test_an_attempts_outcome_is_a_hot_update():
         cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'jobs_jobattempt'")
         updated, hot = cursor.fetchone()
     assert updated == 3 and hot == 3
+
+
+def test_only_jobs_with_a_queue_wait_timeout_have_an_expiry_entry_and_the_scan_still_uses_it():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job
+
+    assert any("job_queued_expiring_idx" in d and "expires_at IS NOT NULL" in d for d in _indexes("jobs_job"))
+    now = timezone.now()
+    for _ in range(200):
+        make_job()
+    make_job(expires_at=now - timedelta(seconds=1))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_job")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned whole
+        sql, params = Job.objects.filter(status="queued", expires_at__lte=now).values_list("pk").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "job_queued_expiring_idx" in plan, plan
