@@ -25,14 +25,20 @@ def test_an_attempts_outcome_is_a_hot_update():
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'jobs_jobattempt'")
         assert "fillfactor=80" in (cursor.fetchone()[0] or [])
+    before = _attempt_updates()
     for _ in range(3):
         job = make_job()
         claimed = services.job_claim(job_id=job.pk, token=job.token, worker="w")
         services.job_complete(job=claimed, result=None)
+    updated, hot = (after - then for after, then in zip(_attempt_updates(), before))
+    assert updated == 3 and hot == 3
+
+
+def _attempt_updates() -> tuple[int, int]:
+    """This transaction's updates of attempt rows so far, and how many of them were HOT."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'jobs_jobattempt'")
-        updated, hot = cursor.fetchone()
-    assert updated == 3 and hot == 3
+        return cursor.fetchone()
 
 
 def test_only_jobs_with_a_queue_wait_timeout_have_an_expiry_entry_and_the_scan_still_uses_it():
