@@ -26,17 +26,42 @@ from django.db.backends.utils import CursorWrapper
 
 def _prepared_cursor_class() -> type:
     import psycopg
+    from psycopg import errors, pq
 
     class PreparedCursor(psycopg.Cursor):  # type: ignore[type-arg]
         def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None,
                     binary: bool | None = None) -> Any:
-            return super().execute(query, params, prepare=True, binary=binary)
+            # psycopg prepares nothing while the connection's threshold is None (Django's
+            # default), not even when asked; it is lifted for this statement only, so that
+            # Django's own cursors keep their behaviour (and psycopg no cache of their queries)
+            conn = self.connection
+            threshold = conn.prepare_threshold
+            if threshold is None:
+                conn.prepare_threshold = _ONLY_WHEN_ASKED
+            try:
+                return self._execute_prepared(query, params, binary)
+            finally:
+                conn.prepare_threshold = threshold
+
+        def _execute_prepared(self, query: Any, params: Any, binary: bool | None) -> Any:
+            try:
+                return super().execute(query, params, prepare=True, binary=binary)
+            except errors.FeatureNotSupported as exc:
+                # A migration changed a table under a prepared statement and PostgreSQL
+                # refuses its old plan. Outside a transaction nothing is lost: forget every
+                # prepared statement of this connection (psycopg forgets them too when it
+                # sees DEALLOCATE ALL) and prepare again.
+                if ("cached plan must not change result type" not in str(exc)
+                        or self.connection.info.transaction_status != pq.TransactionStatus.IDLE):
+                    raise
+                super().execute("DEALLOCATE ALL", prepare=False)
+                return super().execute(query, params, prepare=True, binary=binary)
 
     return PreparedCursor
 
 
 _cursor_class: type | None = None
-_ONLY_WHEN_ASKED = 2**62
+_ONLY_WHEN_ASKED = 2**62  # a count of executions no statement reaches
 
 
 def prepares() -> bool:
@@ -58,12 +83,7 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        pg = connection.connection
-        if pg.prepare_threshold is None:
-            # psycopg prepares nothing while the threshold is None (Django's default), not
-            # even when asked; a threshold no statement reaches keeps it to these cursors
-            pg.prepare_threshold = _ONLY_WHEN_ASKED
-        raw = _cursor_class(pg)
+        raw = _cursor_class(connection.connection)
     wrapped = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
     with wrapped as cursor:
         yield cursor

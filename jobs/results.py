@@ -78,6 +78,8 @@ def _upsert_template(update: tuple[str, ...], source: str) -> tuple[str, list[An
     quote = connection.ops.quote_name
     fields = _columns()
     columns = ", ".join(quote(f.column) for f in fields)
+    # an explicit cast to varchar(255) cuts a longer value (a worker's host name, say), as the
+    # claim cuts the worker's name: Celery's bookkeeping must never fail a job's completion
     values = ", ".join(f"CAST(%(tr_{f.column})s AS {f.db_type(connection)})" for f in fields)
     updated = [quote(TaskResult._meta.get_field(name).column) for name in update]
     sql = (f"INSERT INTO {quote(TaskResult._meta.db_table)} ({columns}) SELECT {values} FROM {source} "

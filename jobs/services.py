@@ -536,8 +536,13 @@ def job_complete(*, job: Job, result: Any, task_result: DeliveryResult | None = 
             params.update(upsert_params)
         with hot_sql.prepared_cursor() as cursor:
             cursor.execute(_COMPLETE_WITH_ATTEMPT_SQL.format(stored=stored_sql), params)
-            if cursor.fetchone() is None:
+            missed = cursor.fetchone() is None
+        if missed:
+            # a retry after a commit whose acknowledgement was lost finds its own completion
+            if not Job.objects.filter(pk=job.pk, token=job.token, attempts=job.attempts,
+                                      status=JobStatus.COMPLETED).exists():
                 raise _explain_miss(job.pk, JobStatus.COMPLETED, _NOT_OWNED)
+            logger.info("job %s: its completion had already been stored", job.pk)
     else:
         _end_execution(job, target=JobStatus.COMPLETED, outcome=Outcome.COMPLETED, result=result, progress=100,
                        completed_at=now, actual_duration=duration, error="", error_traceback="")

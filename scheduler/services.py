@@ -38,6 +38,7 @@ from django.db.models import F
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
+from jobs import worker_session
 from jobs.errors import ConveyorError
 from jobs.models import Job, Membership, Organization
 from scheduler.errors import ScheduleConfigurationError, ScheduleConflict, ScheduleValidationError
@@ -591,6 +592,7 @@ def schedule_fire(*, schedule_id: Any, now: datetime | None = None, trigger: str
     send_system_job = False
     result: FireResult
     with transaction.atomic():
+        worker_session.commit_durably()
         # the claim: of every message for this tick, the first to move next_run_at wins
         claimed = ScheduledJob.objects.filter(pk=pk, next_run_at=expected, enabled=True, paused=False).update(
             next_run_at=following, last_run_at=tick, updated_at=now

@@ -119,3 +119,44 @@ def test_prepared_statements_can_be_turned_off(settings):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%jobs_job%%'")
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_django_cursors_are_left_as_they_were():
+    from jobs import services
+
+    services.job_complete(job=_claimed_job(), result=None)
+    assert connection.connection.prepare_threshold is None  # Django's default: its cursors prepare nothing
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_prepared_before_a_migration_changed_its_columns_is_prepared_again():
+    from jobs import services
+
+    services.job_complete(job=_claimed_job(), result=None)  # the claim is prepared on this connection
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE jobs_job ALTER COLUMN worker TYPE varchar(300)")
+    try:
+        claimed = _claimed_job()
+        assert claimed is not None and claimed.status == "running"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE jobs_job ALTER COLUMN worker TYPE varchar(255)")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the combined statement is PostgreSQL's")
+def test_a_completion_retried_after_its_commit_landed_counts_as_stored():
+    """The database committed the completion but the answer was lost: the retry finds its own
+    completion instead of discarding the job's outcome."""
+    from jobs import services
+    from jobs.models import Job
+    from jobs.results import DeliveryResult
+
+    job = _claimed_job()
+    delivery = DeliveryResult(app.backend, "task-5", _Request("task-5"))
+    summary = {"job": str(job.pk), "outcome": "completed", "attempt": 1}
+    assert services.job_complete(job=job, result={"n": 1}, task_result=delivery, summary=summary) is True
+    assert services.job_complete(job=job, result={"n": 1}, task_result=delivery, summary=summary) is True
+    assert Job.objects.get(pk=job.pk).status == "completed"
+    assert app.backend.get_task_meta("task-5")["result"] == summary

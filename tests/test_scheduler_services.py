@@ -165,6 +165,20 @@ def test_a_system_schedule_is_edited_in_code_only() -> None:
 # --- firing -----------------------------------------------------------------------------------
 
 
+def test_a_tick_is_claimed_in_a_transaction_that_commits_durably_even_on_a_worker(owner: Any, monkeypatch) -> None:
+    from django.db import connection
+
+    from jobs import worker_session
+
+    asked: list[bool] = []
+    durably = worker_session.commit_durably
+    monkeypatch.setattr(worker_session, "_in_worker", True)
+    monkeypatch.setattr(worker_session, "commit_durably", lambda: (asked.append(connection.in_atomic_block), durably()))
+    schedule = daily(owner, now=at("2025-06-01T12:00:00"))
+    assert services.schedule_fire(schedule_id=schedule.pk, now=at("2025-06-02T03:00:00.2")).fired
+    assert asked == [True]
+
+
 def test_a_tick_creates_one_job_owned_by_the_owner_whatever_asks_for_it(owner: Any) -> None:
     org = make_org()
     make_membership(owner, org)

@@ -29,3 +29,18 @@ def test_worker_sessions_commit_asynchronously_and_the_creating_session_durably(
 
 def test_the_setting_keeps_worker_commits_durable(processes):
     assert _session_setting_on_worker(processes, env={"JOBS_WORKER_SYNCHRONOUS_COMMIT": "1"}) == "on"
+
+
+@pytest.mark.django_db
+def test_a_schedule_tick_commits_durably_even_on_a_worker(monkeypatch):
+    from django.db import transaction
+
+    from jobs import worker_session
+
+    monkeypatch.setattr(worker_session, "_in_worker", True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO off")  # as a worker's session
+        worker_session.commit_durably()
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
