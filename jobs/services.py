@@ -241,10 +241,11 @@ def job_create(
     )
     try:
         # Outside a transaction the INSERT commits alone, in one round trip, and the job is
-        # published at once; inside the caller's, a savepoint keeps a dedup race from
-        # breaking it, and the publish waits for its commit.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            job.save(force_insert=True)
+        # published at once; inside the caller's, a savepoint keeps a dedup race (the one
+        # conflict an INSERT of a new job expects) from breaking it, and the publish waits
+        # for its commit.
+        with transaction.atomic() if dedup_key is not None and connection.in_atomic_block else nullcontext():
+            _insert_one(job)
             if dispatched_at is not None:
                 _publish_on_commit(job, job.token, countdown)
     except IntegrityError:
@@ -258,6 +259,40 @@ def job_create(
     return job
 
 
+_INSERT_SQL: dict[str, str] = {}
+
+
+def _insert_one(job: Job) -> None:
+    """`job.save(force_insert=True)` without compiling the same INSERT for every job (~0.1 ms
+    of CPU each): the statement is built once and, on PostgreSQL, prepared once per
+    connection (`jobs.hot_sql`); each value goes through its field's pre_save and
+    get_db_prep_save as in save(). save() itself when something listens to Job's save
+    signals."""
+    from django.db.models import signals
+
+    if signals.pre_save.has_listeners(Job) or signals.post_save.has_listeners(Job):
+        job.save(force_insert=True)
+        return
+    job._prepare_related_fields_for_save(operation_name="save")  # refuses an unsaved user, org or project
+    db = transaction.get_connection()  # the connection itself: each use of the proxy is a lookup
+    fields = Job._meta.concrete_fields
+    sql = _INSERT_SQL.get(db.vendor)
+    if sql is None:
+        quote = db.ops.quote_name
+        sql = _INSERT_SQL[db.vendor] = (
+            f"INSERT INTO {quote(Job._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+    params = []
+    for field in fields:
+        value = field.pre_save(job, True)
+        params.append(None if value is None else field.get_db_prep_save(value, db))
+    with hot_sql.prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+    job._state.adding = False
+    job._state.db = db.alias
+
+
 def jobs_create_bulk(
     *,
     type: str,
@@ -267,9 +302,11 @@ def jobs_create_bulk(
     project: Project | None = None,
     priority: int | None = None,
 ) -> list[Job]:
-    """Create many jobs of one type in one transaction (one bulk INSERT per thousand) and
-    publish them after the commit on one broker connection. All or nothing: the first
-    invalid payload refuses the whole batch, naming its index."""
+    """Create many jobs of one type in one transaction (one COPY on PostgreSQL, a bulk INSERT
+    per thousand elsewhere) and publish them after the commit on one producer, a Redis
+    pipeline per thousand. All or nothing: the first invalid payload refuses the whole batch,
+    naming its index. If the broker fails part-way, the jobs not yet published are held for
+    the sweeper, as a single job's failed publish is."""
     from handlers.registry import get_handler, registered_types
 
     spec = get_handler(type) if isinstance(type, str) else None
@@ -291,28 +328,82 @@ def jobs_create_bulk(
     if project is not None and organization is None:
         organization = project.organization
     now = timezone.now()
+    expires_at = _expiry(spec, now)
     jobs = [
         Job(type=type, queue=spec.queue, input=payload, priority=job_priority, max_attempts=spec.max_attempts,
             concurrency_key=_concurrency_key(spec, payload, created_by, organization, project),
-            created_by=created_by, organization=organization, project=project, expires_at=_expiry(spec, now),
+            created_by=created_by, organization=organization, project=project, expires_at=expires_at,
             dispatched_at=now, queued_at=now, created_at=now, updated_at=now)
         for payload in payloads
     ]
     with transaction.atomic():
-        Job.objects.bulk_create(jobs, batch_size=1000)
+        _insert_many(jobs)
         messages = [(job.pk, job.token, job.type, job.queue, job.priority, job.concurrency_key) for job in jobs]
         transaction.on_commit(lambda: _publish_many(messages))
     logger.info("%s jobs created in bulk: type=%s", len(jobs), type)
     return jobs
 
 
+def _insert_many(jobs: list[Job]) -> None:
+    """INSERT new jobs: one COPY on PostgreSQL, bulk INSERTs of a thousand elsewhere.
+
+    COPY takes each value as Django would send it (the field's get_db_prep_save); a column
+    whose value is the same object in every job (the type, the timestamps, an input given
+    once for all) is prepared once."""
+    if connection.vendor != "postgresql":
+        Job.objects.bulk_create(jobs, batch_size=1000)
+        return
+    for job in jobs:
+        job._prepare_related_fields_for_save(operation_name="bulk_create")
+    db = transaction.get_connection()
+    fields = Job._meta.concrete_fields
+    template: list[Any] = []
+    varying: list[tuple[int, Any]] = []
+    first = jobs[0]
+    for position, field in enumerate(fields):
+        name = field.attname
+        value = getattr(first, name)
+        if all(getattr(job, name) is value for job in jobs):
+            template.append(field.get_db_prep_save(value, db))
+        else:
+            template.append(None)
+            varying.append((position, field))
+    quote = db.ops.quote_name
+    sql = f"COPY {quote(Job._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
+    with db.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no COPY
+        with db.wrap_database_errors, raw.copy(sql) as copy:
+            for job in jobs:
+                row = template.copy()
+                for position, field in varying:
+                    row[position] = field.get_db_prep_save(getattr(job, field.attname), db)
+                copy.write_row(row)
+    for job in jobs:
+        job._state.adding = False
+        job._state.db = db.alias
+
+
 def _publish_many(messages: list[tuple[Any, uuid.UUID, str, str, int, str | None]]) -> None:
     try:
         dispatch.send_run_jobs(messages)
-    except Exception as exc:
-        # some may have gone out: the rest stay "dispatched", and the sweeper republishes
-        # whatever no message will deliver once their queue is empty
+    except dispatch.PublishIncomplete as exc:
+        unsent = [message[0] for message in messages[exc.sent:]]
+        logger.warning("bulk publish: the broker failed after %s of %s jobs (%s); the other %s are held for "
+                       "the sweeper", exc.sent, len(messages), exc.cause, len(unsent))
+        _hold(unsent)
+    except Exception as exc:  # an inline run (tests) that raised
         logger.warning("bulk publish of %s jobs failed (%s); the sweeper will recover them", len(messages), exc)
+
+
+def _hold(job_ids: list[Any]) -> None:
+    """Leave queued jobs to the sweeper: it publishes held jobs once due, with a new token,
+    so that a message that did reach Redis after all claims nothing."""
+    try:
+        for start in range(0, len(job_ids), 1000):
+            Job.objects.filter(pk__in=job_ids[start:start + 1000], status=JobStatus.QUEUED).update(dispatched_at=None)
+    except Exception:
+        logger.exception("%s jobs could not be marked as held; the sweeper's staleness check will find them",
+                         len(job_ids))
 
 
 def _check_schema(spec: Any, payload: dict[str, Any]) -> None:

@@ -90,9 +90,12 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 
 
 def _switch_broker(app, url: str) -> None:
-    # the connection and producer pools are built lazily from broker_url and then cached
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # the connection and producer pools are built lazily from broker_url and then cached, in
+    # the app and in kombu's registry of pools (keyed by the URL: switching back must not
+    # find the pool closed here)
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
     app.conf.broker_url = url
