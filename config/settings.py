@@ -173,7 +173,7 @@ JOBS_PROGRESS_MIN_INTERVAL = env.env_float("JOBS_PROGRESS_MIN_INTERVAL", 1.0, mi
 JOBS_SHUTDOWN_GRACE = env.env_float("JOBS_SHUTDOWN_GRACE", 25.0, minimum=0)
 # Workers' commits wait for the disk only when this is on; see jobs/worker_session.py.
 JOBS_WORKER_SYNCHRONOUS_COMMIT = env.env_bool("JOBS_WORKER_SYNCHRONOUS_COMMIT", False)
-# The worker's claim and completion as prepared statements; see jobs/hot_sql.py.
+# A job's INSERT, the worker's claim and completion as prepared statements; see jobs/hot_sql.py.
 JOBS_PREPARED_STATEMENTS = env.env_bool("JOBS_PREPARED_STATEMENTS", True)
 JOBS_PUBLISH_MAX_RETRIES = env.env_int("JOBS_PUBLISH_MAX_RETRIES", 2, minimum=0)
 JOBS_HARD_TIMEOUT_GRACE = env.env_float("JOBS_HARD_TIMEOUT_GRACE", 30.0, minimum=0)

@@ -1,7 +1,8 @@
-"""Statements of the worker's hot path, prepared once per database connection.
+"""Statements of every job's path, prepared once per database connection: the INSERT of a new
+job, the worker's claim and its completion.
 
 Django sends every statement as text with its parameters inlined (client-side binding), so
-PostgreSQL plans the claim and the completion anew for every job; planning the claim's
+PostgreSQL plans them anew for every job; planning the claim's
 UPDATE ... RETURNING with its attempt INSERT cost about as much as running it. A cursor from
 `prepared_cursor()` binds parameters on the server and prepares each statement on its first
 use on a connection; later executions only bind and run. It is still Django's cursor wrapper,
