@@ -13,15 +13,17 @@
 # * a job's status change already updates every index of the row (the status index makes
 #   those updates non-HOT), so carrying the status costs a few bytes per entry, not a write.
 #
-# The new indexes are built before the old ones go, so the lists never lack one. On a large
-# table the build blocks writes to jobs_job for its duration (about a second per million rows
-# on a small machine).
+# The new indexes are built before the old ones go, so the lists never lack one, and
+# CONCURRENTLY on PostgreSQL (jobs.migration_ops), so that workers keep writing meanwhile.
 
 from django.conf import settings
 from django.db import migrations, models
 
+from jobs.migration_ops import AddIndexOnline, RemoveIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # CONCURRENTLY cannot run in a transaction
 
     dependencies = [
         ('jobs', '0004_drop_duplicate_fk_indexes'),
@@ -29,19 +31,19 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='job',
             index=models.Index(fields=['organization', '-created_at', 'status'], name='job_org_created_status_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='job',
             index=models.Index(fields=['project', '-created_at', 'status'], name='job_proj_created_status_idx'),
         ),
-        migrations.RemoveIndex(
+        RemoveIndexOnline(
             model_name='job',
             name='job_org_created_idx',
         ),
-        migrations.RemoveIndex(
+        RemoveIndexOnline(
             model_name='job',
             name='job_project_created_idx',
         ),

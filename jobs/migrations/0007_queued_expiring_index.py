@@ -2,15 +2,17 @@
 #
 # The expiry scan's index held an entry for every queued job, with or without a queue-wait
 # timeout; it now holds only those that have one (the scan's `expires_at <= now` implies it),
-# so creating an ordinary job writes one index entry fewer. Built before the old one goes, in
-# the migration's transaction: on a large table that blocks writes to jobs_job while the index
-# is built (about a second per million rows on a small machine).
+# so creating an ordinary job writes one index entry fewer. Built before the old one goes, and
+# CONCURRENTLY on PostgreSQL (jobs.migration_ops), so that workers keep writing meanwhile.
 
 from django.conf import settings
 from django.db import migrations, models
 
+from jobs.migration_ops import AddIndexOnline, RemoveIndexOnline
+
 
 class Migration(migrations.Migration):
+    atomic = False  # CONCURRENTLY cannot run in a transaction
 
     dependencies = [
         ('jobs', '0006_attempt_hot_updates'),
@@ -18,11 +20,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name='job',
             index=models.Index(condition=models.Q(('expires_at__isnull', False), ('status', 'queued')), fields=['expires_at'], name='job_queued_expiring_idx'),
         ),
-        migrations.RemoveIndex(
+        RemoveIndexOnline(
             model_name='job',
             name='job_queued_expires_idx',
         ),
