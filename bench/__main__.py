@@ -49,11 +49,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-api", action="store_true", help="Leave out the API and admin figures.")
     parser.add_argument("--only", choices=("drain", "bulk", "latency", "api"), action="append",
                         help="Run only these parts (repeatable); all of them by default.")
+    parser.add_argument("--workers", default=None, help="Worker settings for the drain, comma-separated, from: "
+                        "prefork (-c 2), solo (2 workers), prefork4 (-c 4), solo4 (4 workers); all by default.")
     parser.add_argument("--db-name", default="conveyor_bench", help="The bench's own PostgreSQL database "
                         "(default conveyor_bench); it is emptied between runs.")
     parser.add_argument("--redis-db", type=int, default=14, help="The bench's own Redis database number "
                         "(default 14); it is flushed between runs.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.workers.split(",")) - WORKER_SETTINGS.keys() if args.workers else set()
+    if unknown:
+        parser.error(f"--workers: unknown {', '.join(sorted(unknown))}; choose from {', '.join(WORKER_SETTINGS)}")
+    return args
 
 
 def with_database(url: str, name: str) -> str:
@@ -163,6 +169,7 @@ WORKER_SETTINGS: dict[str, tuple[str, int, int, str]] = {
     "prefork": ("prefork -c 2", 1, 2, "prefork"),
     "solo": ("2 solo workers", 2, 1, "solo"),
     "prefork4": ("prefork -c 4", 1, 4, "prefork"),
+    "solo4": ("4 solo workers", 4, 1, "solo"),
 }
 
 
@@ -495,7 +502,7 @@ def main(argv: list[str]) -> None:
         for rep in range(args.repeat if parts - {"api"} else 0):
             print(f"repetition {rep + 1}/{args.repeat} ...", flush=True)
             if "drain" in parts:
-                for pool in WORKER_SETTINGS:
+                for pool in (args.workers.split(",") if args.workers else WORKER_SETTINGS):
                     runs.setdefault(f"bare_{pool}", []).append(bench.bare_drain(pool))
                     runs.setdefault(f"tracked_{pool}", []).append(bench.tracked_drain(pool))
             if "bulk" in parts:
