@@ -29,6 +29,7 @@ class JobValidationError(ConveyorError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.detail = message
         super().__init__(f"{field}: {message}")
 
 

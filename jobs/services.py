@@ -118,7 +118,9 @@ def _dispatch_plan(run_at: datetime | None, now: datetime) -> tuple[datetime | N
 # --- create ---------------------------------------------------------------------------------
 
 
-def _validated_input(value: Any) -> dict[str, Any]:
+def validated_input(value: Any) -> dict[str, Any]:
+    """A job's input as it will be stored: a JSON object within the size limit that jsonb can
+    hold; JobValidationError (or PayloadTooLarge) naming what is wrong otherwise."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -192,8 +194,8 @@ def job_create(
         if spec is not None:
             raise JobValidationError("type", f"{type!r} is a system job: it has no Job row; use system_job_send")
         raise UnknownJobType(str(type), registered_types(system=False))
-    payload = _validated_input(input)
-    _check_schema(spec, payload)
+    payload = validated_input(input)
+    check_input_schema(spec, payload)
     job_priority = _validated_priority(priority, spec.priority)
     now = timezone.now()
     due = _validated_run_at(run_at, delay, now)
@@ -319,8 +321,8 @@ def jobs_create_bulk(
     payloads = []
     for index, value in enumerate(inputs):
         try:
-            payload = _validated_input(value)
-            _check_schema(spec, payload)
+            payload = validated_input(value)
+            check_input_schema(spec, payload)
         except JobValidationError as exc:
             raise JobValidationError(f"inputs[{index}].{exc.field}", str(exc).split(": ", 1)[-1]) from None
         payloads.append(payload)
@@ -406,7 +408,8 @@ def _hold(job_ids: list[Any]) -> None:
                          len(job_ids))
 
 
-def _check_schema(spec: Any, payload: dict[str, Any]) -> None:
+def check_input_schema(spec: Any, payload: dict[str, Any]) -> None:
+    """JobValidationError naming the first field of `payload` that the type's schema refuses."""
     if spec.schema is None:
         return
     from pydantic import ValidationError
@@ -1049,8 +1052,8 @@ def system_job_send(*, type: str, input: dict[str, Any] | None = None) -> str:
     spec = get_handler(type)
     if spec is None or not spec.system:
         raise UnknownJobType(type, registered_types(system=True))
-    payload = _validated_input(input)
-    _check_schema(spec, payload)
+    payload = validated_input(input)
+    check_input_schema(spec, payload)
     return dispatch.send_system_job(job_type=type, payload=payload, queue=spec.queue)
 
 

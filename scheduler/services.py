@@ -39,7 +39,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from jobs import worker_session
-from jobs.errors import ConveyorError
+from jobs.errors import ConveyorError, JobValidationError
 from jobs.models import Job, Membership, Organization
 from scheduler.errors import ScheduleConfigurationError, ScheduleConflict, ScheduleValidationError
 from scheduler.models import CatchUp, FireOutcome, Frequency, Overlap, ScheduledJob, ScheduleKind, Weekday
@@ -86,47 +86,20 @@ def _parse_weekday(value: Any) -> int:
                                              "name such as 'monday'")
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
-
-
 def _validated_input(job_type: str, value: Any) -> dict[str, Any]:
     """The input as the job services will check it when the schedule fires: a JSON object
     within the size limit that fits the type's schema; refused now rather than at 03:00."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ScheduleValidationError("input", f"must be a JSON object, got {type(value).__name__}")
-    try:
-        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ScheduleValidationError("input", f"is not JSON-serializable: {exc}") from None
-    size = len(encoded.encode("utf-8"))
-    if size > settings.JOBS_MAX_PAYLOAD_BYTES:
-        raise ScheduleValidationError("input", f"is {size} bytes, over the limit of {settings.JOBS_MAX_PAYLOAD_BYTES}")
-    if "\\u0000" in encoded and _holds_nul(value):
-        # PostgreSQL's jsonb cannot store U+0000: refuse it here, as the job services do
-        raise ScheduleValidationError("input", "must not contain the NUL character (\\u0000)")
     from handlers.registry import get_handler
+    from jobs import services as job_services
 
-    spec = get_handler(job_type)
-    if spec is not None and spec.schema is not None:
-        from pydantic import ValidationError
-
-        try:
-            spec.schema.model_validate(value)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first.get("loc", ()))
-            raise ScheduleValidationError(f"input.{where}" if where else "input", first.get("msg", "is invalid")) \
-                from None
-    return value
+    try:
+        payload = job_services.validated_input(value)
+        spec = get_handler(job_type)
+        if spec is not None:
+            job_services.check_input_schema(spec, payload)
+    except JobValidationError as exc:
+        raise ScheduleValidationError(exc.field, exc.detail) from None
+    return payload
 
 
 _FIELDS = ("name", "job_type", "input", "frequency", "cron", "time_of_day", "weekday", "day_of_month",
