@@ -28,7 +28,8 @@ BIN = server_bin_dir()
 @pytest.fixture
 def own_postgres():
     if BIN is None:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+        pytest.skip("stopping PostgreSQL mid-job needs a server of the test's own, and no initdb/pg_ctl was found "
+                    "(on PATH or under /usr/lib/postgresql/*/bin)")
     # not under pytest's temporary root: pytest keeps that private (0700) to its own user,
     # and the server may run as another user
     root = Path(tempfile.mkdtemp(prefix="conveyor-own-pg-"))

@@ -52,7 +52,7 @@ def this_venv() -> Path:
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Iterator[Path]:
     if shutil.which("git") is None or shutil.which("make") is None:
-        pytest.skip("needs git and make")
+        pytest.skip("copies the project with `git ls-files` and starts it with `make run`: git and make must be on PATH")
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO, capture_output=True, check=True,
