@@ -70,6 +70,23 @@ def measure(args: Any, bench: Any) -> dict[str, dict[str, float]]:
             times = _timed(client, url)
             for pct in (50, 95):
                 results[f"{label} p{pct} at {rows:,} rows, ms"] = _stat(_pct(times, pct))
+        # the same lists as most API users see them: a member of one organization (their own
+        # jobs and their organization's), not staff
+        own_org = Organization.objects.get(pk=user.memberships.values_list("organization", flat=True).first())
+        own_project = Project.objects.filter(organization=own_org).first()
+        member_urls = {
+            "GET /api/jobs (default), member": "/api/jobs",
+            "GET /api/jobs?statuses=failed, member": "/api/jobs?statuses=failed",
+            "GET /api/jobs?types=demo.flaky, member": "/api/jobs?types=demo.flaky",
+            "GET /api/jobs?projectId=, member": f"/api/jobs?projectId={own_project.pk}",
+            "GET /api/jobs/projects/{id}/stats, member": f"/api/jobs/projects/{own_project.pk}/stats",
+        }
+        member = Client()
+        member.force_login(user)
+        for label, url in member_urls.items():
+            times = _timed(member, url)
+            for pct in (50, 95):
+                results[f"{label} p{pct} at {rows:,} rows, ms"] = _stat(_pct(times, pct))
     return results
 
 

@@ -5,6 +5,8 @@
   Databases without an estimate (SQLite) count exactly; the estimate's bounds are tested on
   every database with a stand-in estimate, and PostgreSQL's own estimate on PostgreSQL.
 * The stats equal a brute-force count over the jobs each user may see, whatever the path.
+* A user who is not staff sees their own jobs OR their organizations': the list counts the two
+  apart and their sum equals a brute-force count, under the cap and around it.
 * On PostgreSQL, an organization's and a project's stats and the capped count can be read from
   an index alone (the status rides in the organization and project indexes).
 """
@@ -257,8 +259,8 @@ def _plan(sql: str, params: Any = None) -> str:
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL plans")
 def test_an_organizations_and_a_projects_stats_read_their_index_alone(spread: dict[str, Any]) -> None:
-    for keyword, value, index in (("organization", spread["org"], "job_org_created_status_idx"),
-                                  ("project", spread["projects"][0], "job_proj_created_status_idx")):
+    for keyword, value, index in (("organization", spread["org"], "job_org_list_idx"),
+                                  ("project", spread["projects"][0], "job_project_list_idx")):
         with CaptureQueriesContext(connection) as queries:
             selectors.job_stats(**{keyword: value})
         (sql,) = [q["sql"] for q in queries.captured_queries]
@@ -274,3 +276,50 @@ def test_the_capped_count_reads_an_index_alone(twelve: dict[str, Any]) -> None:
     assert len(counts) == 1 and "LIMIT 3" in counts[0], queries.captured_queries
     plan = _plan(counts[0])
     assert "Index Only Scan using job_status_created_idx on jobs_job" in plan, plan
+
+
+# --- a user's total: their own jobs and their organizations', counted apart ---------------------
+
+
+def _listed(spread: dict[str, Any], user: Any, keep: Any) -> set[Any]:
+    return {job.pk for job in spread["jobs"] if keep(job) and (
+        user.is_staff or job.created_by_id == user.pk or job.organization_id in set(selectors.memberships_of(user=user)))}
+
+
+@pytest.mark.parametrize("who", ["member", "outsider", "staff"])
+@pytest.mark.parametrize("cap", [0, 1, 10, 10_000])
+def test_a_users_total_equals_a_brute_force_count(spread: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                  who: str, cap: int) -> None:
+    """Jobs the member created inside their organization are counted once, jobs without an
+    organization or in another one only when they created them, whatever the filters."""
+    set_estimate(monkeypatch, None)  # beyond the cap: counted exactly, so every total is checkable
+    user = spread["users"][who]
+    org, project, created_by = spread["org"], spread["projects"][2], spread["users"]["member"]
+    cases = {
+        "all": ({}, lambda job: True),
+        "failed": ({"statuses": ["failed"]}, lambda job: job.status == "failed"),
+        "their organization": ({"organization": org}, lambda job: job.organization_id == org.pk),
+        "another organization's project": ({"project": project}, lambda job: job.project_id == project.pk),
+        "by the member": ({"created_by": created_by}, lambda job: job.created_by_id == created_by.pk),
+    }
+    for name, (filters, keep) in cases.items():
+        expected = _listed(spread, user, keep)
+        page = selectors.job_list(visible_to=user, limit=2, exact_total_max=cap, **filters)
+        assert (page.total, page.total_is_exact) == (len(expected), True), (name, page.total, len(expected))
+        everything = selectors.job_list(visible_to=user, limit=1000, **filters)
+        assert {job.pk for job in everything} == expected, name
+
+
+def test_a_users_total_beyond_the_cap_is_the_estimate(spread: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                      django_assert_num_queries: Any) -> None:
+    set_estimate(monkeypatch, 5000)
+    member = spread["users"]["member"]
+    memberships = selectors.memberships_of(user=member)
+    # the rows, and the first half, which alone passes the cap (the stand-in estimate asks nothing)
+    with django_assert_num_queries(2):
+        page = selectors.job_list(visible_to=member, memberships=memberships, limit=2, exact_total_max=3)
+    assert (page.total, page.total_is_exact, page.has_next) == (5000, False, True)
+    visible = len(_listed(spread, member, lambda job: True))
+    with django_assert_num_queries(3):  # the rows and both halves, under the cap together
+        page = selectors.job_list(visible_to=member, memberships=memberships, limit=2, exact_total_max=visible)
+    assert (page.total, page.total_is_exact) == (visible, True)
