@@ -291,9 +291,10 @@ def _visibility_parts(*, visible_to: Any, organization: Any, memberships: dict[i
 
 
 def _count_parts(base: QuerySet[Job], parts: list[Q], *, whole: QuerySet[Job], cap: int | None) -> tuple[int, bool]:
-    """`_count` of `base` within the union of the disjoint `parts`: each part counted apart
-    (capped at `cap` + 1 rows each), so that each count reads one index instead of PostgreSQL
-    filtering the table for an OR; beyond `cap`, the estimate of `whole` (the same rows)."""
+    """`_count` of `base` within the union of the disjoint `parts`: each part counted apart,
+    so that each count reads one index instead of PostgreSQL filtering the table for an OR,
+    the later ones only as far as the cap leaves (cap + 1 rows in all); beyond the cap, the
+    estimate of `whole` (the same rows)."""
     base = base.order_by()
     if not cap:
         return sum(base.filter(part).count() for part in parts), True
