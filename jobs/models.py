@@ -126,11 +126,13 @@ class Job(models.Model):
             models.Index(fields=["-created_at"], name="job_created_idx"),
             models.Index(fields=["status", "-created_at"], name="job_status_created_idx"),
             models.Index(fields=["type", "-created_at"], name="job_type_created_idx"),
-            # Who may see a job rides along after created_at (so the lists still read these in
-            # that order): the counts behind a user's lists and an organization's or a project's
-            # stats are then read from the index alone (selectors.job_list, migration 0008)
-            models.Index(fields=["created_by", "-created_at", "status"], name="job_creator_list_idx"),
-            models.Index(fields=["organization", "-created_at", "status", "created_by"], name="job_org_list_idx"),
+            # Who may see a job, and the filters, ride along after created_at (so the lists
+            # still read these in that order): the counts behind a user's lists, filtered or
+            # not, and an organization's or a project's stats are then read from the index
+            # alone (selectors.job_list, migration 0008)
+            models.Index(fields=["created_by", "-created_at", "status", "type"], name="job_creator_list_idx"),
+            models.Index(fields=["organization", "-created_at", "status", "created_by", "type"],
+                         name="job_org_list_idx"),
             models.Index(fields=["project", "-created_at", "status", "organization", "created_by"],
                          name="job_project_list_idx"),
             # the rescuer's and the sweeper's scans stay small whatever the table's size

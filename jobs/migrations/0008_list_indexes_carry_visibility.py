@@ -5,10 +5,12 @@
 # only answer from the table: 35 ms for a member of an organization of 85,000 jobs at
 # 1,000,000 rows, and 140 ms with a status filter (8,000 rows spread over 26,000 pages). The
 # selectors now count the two halves apart (created by the user; in their organizations but
-# not created by them), and these indexes answer each half alone, with the status filter:
+# not created by them), and these indexes answer each half alone, with the status or type
+# filter:
 #
-# * the creator's index gets the status as a last column;
-# * the organization's index gets the creator after the status;
+# * the creator's index gets the status and the type after created_at;
+# * the organization's index gets the status, the creator and the type (a member's list
+#   filtered by type: 85 ms -> 25 ms);
 # * the project's index gets the organization and the creator after the status (a member's
 #   list or stats of one project: 40 ms -> 20 ms, and 36 ms -> 8 ms).
 #
@@ -33,11 +35,12 @@ class Migration(migrations.Migration):
     operations = [
         AddIndexOnline(
             model_name='job',
-            index=models.Index(fields=['created_by', '-created_at', 'status'], name='job_creator_list_idx'),
+            index=models.Index(fields=['created_by', '-created_at', 'status', 'type'], name='job_creator_list_idx'),
         ),
         AddIndexOnline(
             model_name='job',
-            index=models.Index(fields=['organization', '-created_at', 'status', 'created_by'], name='job_org_list_idx'),
+            index=models.Index(fields=['organization', '-created_at', 'status', 'created_by', 'type'],
+                               name='job_org_list_idx'),
         ),
         AddIndexOnline(
             model_name='job',
