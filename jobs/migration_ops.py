@@ -18,29 +18,26 @@ def _postgresql(schema_editor: Any) -> bool:
     return schema_editor.connection.vendor == "postgresql"
 
 
-class AddIndexOnline(AddIndexConcurrently):
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+class _ConcurrentlyOnPostgreSQL:
+    """The CONCURRENTLY operation (the next class in the MRO) on PostgreSQL, `plain` elsewhere."""
+
+    plain: Any
+
+    def _pick(self, schema_editor: Any, method: str) -> Any:
         if _postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+            return getattr(super(), method)
+        return getattr(self.plain, method).__get__(self)
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._pick(schema_editor, "database_forwards")(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if _postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+        self._pick(schema_editor, "database_backwards")(app_label, schema_editor, from_state, to_state)
 
 
-class RemoveIndexOnline(RemoveIndexConcurrently):
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if _postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            RemoveIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+class AddIndexOnline(_ConcurrentlyOnPostgreSQL, AddIndexConcurrently):
+    plain = AddIndex
 
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if _postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+class RemoveIndexOnline(_ConcurrentlyOnPostgreSQL, RemoveIndexConcurrently):
+    plain = RemoveIndex

@@ -144,14 +144,19 @@ def _scoped(*, visible_to: Any, organization: Any, memberships: dict[int, str] |
     in one of their organizations) is then true for each row the organization filter keeps,
     and leaving it out lets PostgreSQL read the organization's index alone (counting it
     without visiting the table)."""
-    if visible_to is UNSCOPED:
+    if visible_to is UNSCOPED or _member_asking_about_own_org(visible_to, organization, memberships):
         return Job.objects.select_related(*_RELATED)
-    if organization is not None and _is_person(visible_to) and not visible_to.is_staff:
-        if memberships is None:
-            memberships = memberships_of(user=visible_to)
-        if getattr(organization, "pk", organization) in memberships:
-            return Job.objects.select_related(*_RELATED)
     return visible_jobs(user=visible_to, memberships=memberships)
+
+
+def _member_asking_about_own_org(user: Any, organization: Any, memberships: dict[int, str] | None) -> bool:
+    """Whether `user`, not staff, filters on an organization they belong to: every job the
+    filter keeps is then one they may see, and the visibility condition can be left out."""
+    if organization is None or not _is_person(user) or user.is_staff:
+        return False
+    if memberships is None:
+        memberships = memberships_of(user=user)
+    return getattr(organization, "pk", organization) in memberships
 
 
 def _filtered(
@@ -283,10 +288,8 @@ def _visibility_parts(*, visible_to: Any, organization: Any, memberships: dict[i
         return None
     if memberships is None:
         memberships = memberships_of(user=visible_to)
-    if organization is not None and getattr(organization, "pk", organization) in memberships:
-        return None
-    if not memberships:
-        return None  # their own jobs only: no OR
+    if not memberships or _member_asking_about_own_org(visible_to, organization, memberships):
+        return None  # their own jobs only, or all of the organization's: no OR
     return [Q(created_by=visible_to), Q(organization_id__in=sorted(memberships)) & ~Q(created_by=visible_to)]
 
 

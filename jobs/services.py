@@ -97,10 +97,7 @@ def _publish_on_commit(job: Job, token: uuid.UUID, countdown: float | None) -> N
                                   concurrency_key=key, countdown=countdown)
         except Exception as exc:  # the broker is down: hold the job for the sweeper
             logger.warning("job %s: publish failed (%s); held for the sweeper", job_id, exc)
-            try:
-                Job.objects.filter(pk=job_id, token=token, status=JobStatus.QUEUED).update(dispatched_at=None)
-            except Exception:
-                logger.exception("job %s: could not mark as held; the sweeper's staleness check will find it", job_id)
+            _hold([job_id], token=token)
 
     transaction.on_commit(publish)
 
@@ -397,15 +394,17 @@ def _publish_many(messages: list[tuple[Any, uuid.UUID, str, str, int, str | None
         logger.warning("bulk publish of %s jobs failed (%s); the sweeper will recover them", len(messages), exc)
 
 
-def _hold(job_ids: list[Any]) -> None:
+def _hold(job_ids: list[Any], *, token: uuid.UUID | None = None) -> None:
     """Leave queued jobs to the sweeper: it publishes held jobs once due, with a new token,
-    so that a message that did reach Redis after all claims nothing."""
+    so that a message that did reach Redis after all claims nothing. With `token`, only while
+    the job still has it (a job given a new token meanwhile has a new message)."""
+    guard = Q(status=JobStatus.QUEUED) if token is None else Q(status=JobStatus.QUEUED, token=token)
     try:
         for start in range(0, len(job_ids), 1000):
-            Job.objects.filter(pk__in=job_ids[start:start + 1000], status=JobStatus.QUEUED).update(dispatched_at=None)
+            Job.objects.filter(guard, pk__in=job_ids[start:start + 1000]).update(dispatched_at=None)
     except Exception:
-        logger.exception("%s jobs could not be marked as held; the sweeper's staleness check will find them",
-                         len(job_ids))
+        logger.exception("job(s) %s could not be marked as held; the sweeper's staleness check will find them",
+                         ", ".join(str(pk) for pk in job_ids[:5]) + (" ..." if len(job_ids) > 5 else ""))
 
 
 def check_input_schema(spec: Any, payload: dict[str, Any]) -> None:

@@ -40,9 +40,14 @@ def _on_worker_init(**kwargs: Any) -> None:
     _in_worker = True
 
 
+def _relaxed(conn: Any) -> bool:
+    """Whether this process's commits on `conn` skip the disk (see above)."""
+    return _in_worker and conn.vendor == "postgresql" and not settings.JOBS_WORKER_SYNCHRONOUS_COMMIT
+
+
 @connection_created.connect
 def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
-    if _in_worker and connection.vendor == "postgresql" and not settings.JOBS_WORKER_SYNCHRONOUS_COMMIT:
+    if _relaxed(connection):
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit TO off")
 
@@ -51,6 +56,6 @@ def commit_durably() -> None:
     """Inside a transaction block: this transaction's commit waits for the disk even on a
     worker. For work that has effects outside the database that no token guards, such as a
     schedule's tick, whose system job would run again if PostgreSQL forgot the tick."""
-    if _in_worker and connection.vendor == "postgresql" and not settings.JOBS_WORKER_SYNCHRONOUS_COMMIT:
+    if _relaxed(connection):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO on")
