@@ -55,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "(default conveyor_bench); it is emptied between runs.")
     parser.add_argument("--redis-db", type=int, default=14, help="The bench's own Redis database number "
                         "(default 14); it is flushed between runs.")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="Where the JSON report goes "
+                        "(default bench/results/).")
     args = parser.parse_args(argv)
     unknown = set(args.workers.split(",")) - WORKER_SETTINGS.keys() if args.workers else set()
     if unknown:
@@ -540,12 +542,12 @@ def main(argv: list[str]) -> None:
         "jobs": args.jobs,
         "results": results,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"bench-{datetime.now():%Y%m%d-%H%M%S}{'-embedded' if args.embedded else ''}.json"
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    out = args.results_dir / f"bench-{datetime.now():%Y%m%d-%H%M%S}{'-embedded' if args.embedded else ''}.json"
     out.write_text(json.dumps(report, indent=2))
     print()
     print_table(report)
-    print(f"written to {out.relative_to(BASE_DIR)}")
+    print(f"written to {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,160 @@
+"""`python -m bench` (what `make bench` runs) end to end, at a tiny size: every part runs, real
+workers drain both queues, and the report holds every figure the README's table explains.
+
+No figure is compared with a target here: timings belong to the bench itself. What is checked
+is that the bench still works and still measures what it says (the statement counts of the
+hot path on PostgreSQL are exact, so they are asserted).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from django.conf import settings
+
+from config.embedded_redis import EmbeddedRedis
+
+pytestmark = [pytest.mark.slow, pytest.mark.workers]
+
+REPO = Path(__file__).resolve().parent.parent
+STRIPPED_PREFIXES = ("DJANGO_", "CELERY_", "JOBS_", "CONVEYOR_", "BENCH_")
+JOBS = 40
+API_ROWS = 600
+
+
+def bench_environment(**extra: str) -> dict[str, str]:
+    """The environment of a shell that runs `make bench`: none of the suite's settings."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in {"DATABASE_URL", "REDIS_URL", "PYTHONPATH"} and not name.startswith(STRIPPED_PREFIXES)}
+    env.update(extra, PYTHONUNBUFFERED="1")
+    return env
+
+
+def run_bench(args: list[str], env: dict[str, str], timeout: float = 280) -> subprocess.CompletedProcess[str]:
+    """Run the bench; whatever happens, kill every process it started (its workers run in
+    sessions of their own, so they are remembered while the bench runs)."""
+    process = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    seen: dict[int, psutil.Process] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                for child in psutil.Process(process.pid).children(recursive=True):
+                    seen.setdefault(child.pid, child)
+            except psutil.NoSuchProcess:
+                pass
+            time.sleep(0.3)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for child in seen.values():
+            try:
+                if child.is_running():
+                    child.kill()
+            except psutil.NoSuchProcess:
+                pass
+        output = process.communicate()[0]
+    if process.returncode != 0:
+        pytest.fail(f"the bench exited with {process.returncode}:\n{output[-6000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, output)
+
+
+def bench_args(results: Path) -> list[str]:
+    return ["--jobs", str(JOBS), "--repeat", "1", "--latency-jobs", "10", "--latency-rate", "100",
+            "--api-rows", str(API_ROWS), "--workers", "solo", "--results-dir", str(results)]
+
+
+def the_report(results: Path) -> dict[str, Any]:
+    written = list(results.glob("bench-*.json"))
+    assert len(written) == 1, f"expected one report in {results}, found {written}"
+    return json.loads(written[0].read_text())
+
+
+def check_report(report: dict[str, Any], output: str) -> None:
+    r = report["results"]
+    assert report["jobs"] == JOBS and report["repeat"] == 1
+    for side in ("tracked_solo", "bare_solo"):
+        figures = r[side]
+        for key in ("enqueue_per_s", "drain_per_s", "cpu_producer_per_1000", "cpu_workers_per_1000"):
+            assert figures[key]["median"] > 0, f"{side} {key}: {figures[key]}"
+    assert r["bulk"]["bulk_enqueue_per_s"]["median"] > 0
+    for key in ("claim_p50_ms", "claim_p99_ms", "done_p50_ms", "done_p99_ms"):
+        assert r["latency_tracked"][key]["median"] > 0
+    assert r["latency_bare"]["start_p50_ms"]["median"] > 0
+    api = r["api"]
+    for label in ("GET /api/jobs (default)", "GET /api/jobs?statuses=failed", "GET /api/jobs?projectId=",
+                  "GET /api/v1/orgs/{id}/jobs/stats", "admin job list page", "GET /api/jobs (default), member"):
+        assert api[f"{label} p95 at {API_ROWS:,} rows, ms"]["median"] > 0, label
+    # the table on stdout: each part, and a ratio computed within the run
+    for line in ("drain (2 solo workers), jobs/s", "enqueue one by one (2 solo workers), jobs/s",
+                 "bulk enqueue, jobs/s", "create -> claim p50, ms", "SQL statements per run",
+                 f"admin job list page p95 at {API_ROWS:,} rows, ms"):
+        assert line in output, f"{line!r} is not in the table:\n{output}"
+    drain = next(row for row in output.splitlines() if row.startswith("drain (2 solo workers)"))
+    assert drain.rstrip().endswith("x"), f"no ratio in {drain!r}"
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    return tmp_path / "results"
+
+
+def test_the_bench_runs_every_part_on_the_embedded_defaults(results_dir: Path) -> None:
+    done = run_bench(["--embedded", *bench_args(results_dir)], bench_environment())
+    report = the_report(results_dir)
+    assert "SQLite + embedded Redis" in report["machine"]
+    check_report(report, done.stdout)
+
+
+@pytest.fixture
+def bench_database() -> Iterator[tuple[str, str]]:
+    """(a server URL, a database name of this test's own) on the suite's PostgreSQL."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        pytest.skip("the bench's PostgreSQL mode needs DATABASE_URL on PostgreSQL (.ci/run's first pass)")
+    from urllib.parse import quote
+
+    import psycopg
+
+    name = f"{db['NAME']}_bench"
+    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+    server = f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+
+    def drop() -> None:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    drop()
+    yield server, name
+    drop()
+
+
+def test_the_bench_runs_every_part_on_postgresql(results_dir: Path, bench_database: tuple[str, str],
+                                                 tmp_path: Path) -> None:
+    from config.embedded_redis import free_port
+
+    server, name = bench_database
+    # a Redis of the test's own: the bench flushes its database between runs
+    redis = EmbeddedRedis(port=free_port(), workdir=tmp_path / "redis").start()
+    try:
+        env = bench_environment(DATABASE_URL=f"{server}/postgres", REDIS_URL=redis.url)
+        done = run_bench([*bench_args(results_dir), "--db-name", name, "--redis-db", "3"], env)
+    finally:
+        redis.stop()
+    report = the_report(results_dir)
+    check_report(report, done.stdout)
+    r = report["results"]
+    # the hot path's round trips: one INSERT per create; the claim (with the attempt's row)
+    # and the completion (with the attempt's and Celery's result rows) per run
+    assert r["statements"]["sql_per_create"]["median"] == 1
+    assert r["statements"]["sql_per_run"]["median"] == 2
+    assert r["tracked_solo"]["cpu_postgres_per_1000"]["median"] > 0
