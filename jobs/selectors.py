@@ -247,10 +247,11 @@ def job_list(
         # the last page (or an empty list): the rows up to its end are all there are
         return JobPage(items=items, total=offset + len(items), limit=limit, offset=offset, has_next=False)
     parts = _visibility_parts(visible_to=visible_to, organization=organization, memberships=memberships)
-    if parts is None:
-        total, exact = _count(qs, cap=exact_total_max)
+    if parts is None:  # nothing to split: the list's own query, counted as one part
+        base, parts = qs, [Q()]
     else:
-        total, exact = _count_parts(_filtered(Job.objects.all(), **filters), parts, whole=qs, cap=exact_total_max)
+        base = _filtered(Job.objects.all(), **filters)
+    total, exact = _count(base, parts, whole=qs, cap=exact_total_max)
     if not exact:
         # the estimate may be off either way; never below what this page proves
         floor = (exact_total_max or 0) + 1
@@ -262,23 +263,6 @@ def job_list(
     return JobPage(items=items, total=total, limit=limit, offset=offset, has_next=has_next, total_is_exact=exact)
 
 
-def _count(qs: QuerySet[Job], *, cap: int | None) -> tuple[int, bool]:
-    """How many rows `qs` matches, and whether that is exact: exact up to `cap`, the planner's
-    estimate above it (an exact count where there is no estimate)."""
-    unordered = qs.order_by()
-    if not cap:
-        return unordered.count(), True
-    # SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1): PostgreSQL drops the unused column, so
-    # an index that serves the filters is read alone, and no further than cap + 1 entries
-    counted = unordered[: cap + 1].count()
-    if counted <= cap:
-        return counted, True
-    estimate = estimated_count(unordered)
-    if estimate is None:
-        return unordered.count(), True
-    return estimate, False
-
-
 def _visibility_parts(*, visible_to: Any, organization: Any, memberships: dict[int, str] | None) -> list[Q] | None:
     """What `_scoped` lets `visible_to` see, as disjoint conditions that each one index
     answers: the jobs they created, and their organizations' jobs that they did not create.
@@ -286,23 +270,24 @@ def _visibility_parts(*, visible_to: Any, organization: Any, memberships: dict[i
     about one of their organizations)."""
     if visible_to is UNSCOPED or not _is_person(visible_to) or visible_to.is_staff:
         return None
-    if memberships is None:
-        memberships = memberships_of(user=visible_to)
     if not memberships or _member_asking_about_own_org(visible_to, organization, memberships):
         return None  # their own jobs only, or all of the organization's: no OR
     return [Q(created_by=visible_to), Q(organization_id__in=sorted(memberships)) & ~Q(created_by=visible_to)]
 
 
-def _count_parts(base: QuerySet[Job], parts: list[Q], *, whole: QuerySet[Job], cap: int | None) -> tuple[int, bool]:
-    """`_count` of `base` within the union of the disjoint `parts`: each part counted apart,
-    so that each count reads one index instead of PostgreSQL filtering the table for an OR,
-    the later ones only as far as the cap leaves (cap + 1 rows in all); beyond the cap, the
-    estimate of `whole` (the same rows)."""
+def _count(base: QuerySet[Job], parts: list[Q], *, whole: QuerySet[Job], cap: int | None) -> tuple[int, bool]:
+    """How many rows of `base` the union of the disjoint `parts` holds, and whether that is
+    exact: each part counted apart, so that each count reads one index instead of PostgreSQL
+    filtering the table for an OR, the later ones only as far as the cap leaves (cap + 1 rows
+    in all); beyond the cap, the estimate of `whole` (the same rows), or an exact count where
+    there is no estimate."""
     base = base.order_by()
     if not cap:
         return sum(base.filter(part).count() for part in parts), True
     counted = 0
     for part in parts:
+        # SELECT COUNT(*) FROM (SELECT ... LIMIT n): PostgreSQL drops the unused column, so an
+        # index that serves the filters is read alone, and no further than n entries
         counted += base.filter(part)[: cap + 1 - counted].count()
         if counted > cap:
             break

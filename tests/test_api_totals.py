@@ -135,7 +135,8 @@ def test_the_selector_counts_exactly_unless_asked_to_cap(twelve: dict[str, Any])
     assert (page.total, page.total_is_exact) == (N, True)
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's planner estimate")
+@pytest.mark.skipif(not ON_POSTGRES,
+                    reason="the planner's row estimate is PostgreSQL's; runs in .ci/run's PostgreSQL pass")
 def test_postgresql_estimates_from_the_table_statistics(twelve: dict[str, Any], settings: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_job")
@@ -257,7 +258,7 @@ def _plan(sql: str, params: Any = None) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL plans")
+@pytest.mark.skipif(not ON_POSTGRES, reason="index-only plans are PostgreSQL's; runs in .ci/run's PostgreSQL pass")
 def test_an_organizations_and_a_projects_stats_read_their_index_alone(spread: dict[str, Any]) -> None:
     for keyword, value, index in (("organization", spread["org"], "job_org_list_idx"),
                                   ("project", spread["projects"][0], "job_project_list_idx")):
@@ -268,7 +269,7 @@ def test_an_organizations_and_a_projects_stats_read_their_index_alone(spread: di
         assert f"Index Only Scan using {index} on jobs_job" in plan, plan
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL plans")
+@pytest.mark.skipif(not ON_POSTGRES, reason="index-only plans are PostgreSQL's; runs in .ci/run's PostgreSQL pass")
 def test_the_capped_count_reads_an_index_alone(twelve: dict[str, Any]) -> None:
     with CaptureQueriesContext(connection) as queries:
         selectors.job_list(statuses=["failed"], limit=1, exact_total_max=2)

@@ -20,7 +20,8 @@ import psutil
 import pytest
 from django.conf import settings
 
-from config.embedded_redis import EmbeddedRedis
+from config.embedded_redis import EmbeddedRedis, free_port
+from tests import processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.workers]
 
@@ -117,36 +118,30 @@ def test_the_bench_runs_every_part_on_the_embedded_defaults(results_dir: Path) -
 
 @pytest.fixture
 def bench_database() -> Iterator[tuple[str, str]]:
-    """(a server URL, a database name of this test's own) on the suite's PostgreSQL."""
-    db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        pytest.skip("the bench's PostgreSQL mode needs DATABASE_URL on PostgreSQL (.ci/run's first pass)")
-    from urllib.parse import quote
-
+    """(the suite's DATABASE_URL, a database name of this test's own beside it) on PostgreSQL."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        pytest.skip("the bench's PostgreSQL mode needs DATABASE_URL on PostgreSQL; runs in .ci/run's PostgreSQL pass")
     import psycopg
 
-    name = f"{db['NAME']}_bench"
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    server = f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    url, name = processes.test_database_url(), f"{settings.DATABASES['default']['NAME']}_bench"
 
     def drop() -> None:
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     drop()
-    yield server, name
+    yield url, name
     drop()
 
 
 def test_the_bench_runs_every_part_on_postgresql(results_dir: Path, bench_database: tuple[str, str],
                                                  tmp_path: Path) -> None:
-    from config.embedded_redis import free_port
-
-    server, name = bench_database
+    url, name = bench_database
     # a Redis of the test's own: the bench flushes its database between runs
     redis = EmbeddedRedis(port=free_port(), workdir=tmp_path / "redis").start()
     try:
-        env = bench_environment(DATABASE_URL=f"{server}/postgres", REDIS_URL=redis.url)
+        # the bench creates its database `name` beside the suite's and uses only that one
+        env = bench_environment(DATABASE_URL=url, REDIS_URL=redis.url)
         done = run_bench([*bench_args(results_dir), "--db-name", name, "--redis-db", "3"], env)
     finally:
         redis.stop()
