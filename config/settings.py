@@ -168,6 +168,11 @@ JOBS_HEARTBEAT_TIMEOUT = env.env_float("JOBS_HEARTBEAT_TIMEOUT", 30.0, minimum=0
 JOBS_RESCUE_INTERVAL = env.env_float("JOBS_RESCUE_INTERVAL", 15.0, minimum=0.5)
 JOBS_MAX_RESCUES = env.env_int("JOBS_MAX_RESCUES", 3, minimum=0)
 JOBS_SWEEP_INTERVAL = env.env_float("JOBS_SWEEP_INTERVAL", 15.0, minimum=0.5)
+# A queued job whose message went out this long before one that a worker has since taken from
+# the same queue and priority lost its message: the sweeper publishes it again.
+JOBS_SWEEP_OVERTAKEN_AFTER = env.env_float("JOBS_SWEEP_OVERTAKEN_AFTER", 10.0, minimum=0.1)
+# A due job unclaimed this long in a queue where nothing moves: the sweeper sends a probe
+# through that queue to learn whether its message is still there.
 JOBS_SWEEP_UNCLAIMED_AFTER = env.env_float("JOBS_SWEEP_UNCLAIMED_AFTER", 120.0, minimum=0.5)
 JOBS_PROGRESS_MIN_INTERVAL = env.env_float("JOBS_PROGRESS_MIN_INTERVAL", 1.0, minimum=0)
 JOBS_SHUTDOWN_GRACE = env.env_float("JOBS_SHUTDOWN_GRACE", 25.0, minimum=0)
@@ -178,8 +183,6 @@ JOBS_PREPARED_STATEMENTS = env.env_bool("JOBS_PREPARED_STATEMENTS", True)
 JOBS_PUBLISH_MAX_RETRIES = env.env_int("JOBS_PUBLISH_MAX_RETRIES", 2, minimum=0)
 JOBS_HARD_TIMEOUT_GRACE = env.env_float("JOBS_HARD_TIMEOUT_GRACE", 30.0, minimum=0)
 JOBS_CANCEL_GRACE = env.env_float("JOBS_CANCEL_GRACE", 10.0, minimum=0)
-# How soon a job that found no free concurrency slot is offered again.
-JOBS_SLOT_RETRY_DELAY = env.env_float("JOBS_SLOT_RETRY_DELAY", 1.0, minimum=0.05)
 # "broker" publishes to Celery; tests of applications may use "inline" or "record"
 # (see jobs.testing).
 JOBS_DISPATCH_MODE = env.env_str("JOBS_DISPATCH_MODE", "broker")
@@ -195,6 +198,7 @@ JOBS_SYSTEM_QUEUE = env.env_str("JOBS_SYSTEM_QUEUE", "system")
 CELERY_TASK_ROUTES = {
     "jobs.rescue_stale_jobs": {"queue": JOBS_SYSTEM_QUEUE},
     "jobs.sweep_unclaimed_jobs": {"queue": JOBS_SYSTEM_QUEUE},
+    "jobs.admit_waiting": {"queue": JOBS_SYSTEM_QUEUE},
     "scheduler.fire_schedule": {"queue": JOBS_SYSTEM_QUEUE},
     "scheduler.fire_overdue_schedules": {"queue": JOBS_SYSTEM_QUEUE},
 }

@@ -1,7 +1,7 @@
 """The Celery side of publishing: send run_job to a type's queue, and read queue depths.
 
-Only `jobs.services` (and the runner, to offer a job again later) calls this, after a commit;
-the caller decides what to do when sending fails. `jobs.testing` can switch the mode so that
+Only `jobs.publishing` and the gates and the sweeper call this, after a commit; the caller
+decides what to do when sending fails. `jobs.testing` can switch the mode so that
 applications' tests run jobs inline or only record them.
 
 Publishing goes through Celery's own message builder and sender (`app.amqp.as_task_v2`,
@@ -63,8 +63,8 @@ class PublishIncomplete(Exception):
 mode_override: str | None = None
 recorded: list[Recorded] = []
 
-# (job_id, token, job_type, queue, priority, concurrency_key): one run_job message
-RunJobMessage = tuple[Any, uuid.UUID, str, str, int, "str | None"]
+# (job_id, token, job_type, queue, priority): one run_job message
+RunJobMessage = tuple[Any, uuid.UUID, str, str, int]
 
 
 def current_mode() -> str:
@@ -77,8 +77,7 @@ def _retry_policy() -> dict[str, float]:
 
 
 def send_run_job(
-    *, job_id: Any, token: uuid.UUID, job_type: str, queue: str, priority: int, concurrency_key: str | None,
-    countdown: float | None,
+    *, job_id: Any, token: uuid.UUID, job_type: str, queue: str, priority: int, countdown: float | None,
 ) -> None:
     """Publish run_job(job_id, token). Raises if the broker cannot be reached in time."""
     mode = current_mode()
@@ -91,7 +90,7 @@ def send_run_job(
         execute(str(job_id), str(token), worker="inline", apply_limits=False, heartbeat=False)
         return
     with _publisher() as publisher:
-        publisher.send(job_id, token, job_type, queue, priority, concurrency_key, countdown, retry=True)
+        publisher.send(job_id, token, job_type, queue, priority, countdown, retry=True)
 
 
 def send_run_jobs(messages: Sequence[RunJobMessage]) -> None:
@@ -99,9 +98,9 @@ def send_run_jobs(messages: Sequence[RunJobMessage]) -> None:
 
     Raises PublishIncomplete, saying how many went out, if the broker fails on the way."""
     if current_mode() != "broker":
-        for job_id, token, job_type, queue, priority, key in messages:
+        for job_id, token, job_type, queue, priority in messages:
             send_run_job(job_id=job_id, token=token, job_type=job_type, queue=queue, priority=priority,
-                         concurrency_key=key, countdown=None)
+                         countdown=None)
         return
     sent = 0
     try:
@@ -113,8 +112,8 @@ def send_run_jobs(messages: Sequence[RunJobMessage]) -> None:
                 # the chunk's commands go in one pipeline, sent when the block ends (or when
                 # it holds max_size commands); an error inside the block discards it
                 with producer.batch(max_size=len(chunk)):
-                    for job_id, token, job_type, queue, priority, key in chunk:
-                        publisher.send(job_id, token, job_type, queue, priority, key, None, retry=False)
+                    for job_id, token, job_type, queue, priority in chunk:
+                        publisher.send(job_id, token, job_type, queue, priority, None, retry=False)
                 sent += len(chunk)
     except Exception as exc:
         raise PublishIncomplete(sent, exc) from exc
@@ -173,15 +172,13 @@ class _Publisher:
         """Connect now (within the retry policy), so that a batch only buffers and flushes."""
         self.producer.channel  # noqa: B018 - opens the connection and the channel
 
-    def send(self, job_id: Any, token: Any, job_type: str, queue: str, priority: int, concurrency_key: str | None,
-             countdown: float | None, *, retry: bool) -> None:
+    def send(self, job_id: Any, token: Any, job_type: str, queue: str, priority: int, countdown: float | None,
+             *, retry: bool) -> None:
         from handlers.registry import get_handler
 
         app = self.app
         args = [str(job_id), str(token)]
         kwargs: dict[str, Any] = {"job_type": job_type}
-        if concurrency_key is not None:
-            kwargs["concurrency_key"] = concurrency_key
         spec = get_handler(job_type)
         timeout = spec.timeout if spec is not None else None
         task_id = str(uuid.uuid4())
@@ -269,16 +266,26 @@ def send_system_job(*, job_type: str, payload: dict[str, Any], queue: str) -> st
                                           retry_policy=_retry_policy()).id)
 
 
-def queue_sizes(queues: set[str]) -> dict[str, int]:
-    """Messages waiting in each queue (all priorities); -1 where the broker did not answer."""
-    from config.celery import app
+def send_admission(*, gate: str, countdown: float) -> None:
+    """Publish admit_waiting(gate) to run in `countdown` seconds: the moment a rate limit's
+    window or a retry's backoff lets a waiting job of that gate run."""
+    from jobs.tasks import admit_waiting
 
-    sizes: dict[str, int] = {}
-    with app.connection_for_read() as conn:
-        channel = conn.default_channel
-        for queue in queues:
-            try:
-                sizes[queue] = int(channel._size(queue))
-            except Exception:
-                sizes[queue] = -1  # unknown: do not republish on a guess
-    return sizes
+    if current_mode() == "record":
+        recorded.append(Recorded(gate, "", "admit_waiting", settings.JOBS_SYSTEM_QUEUE, 5, countdown))
+        return
+    if current_mode() == "inline":
+        return  # inline runs ignore limits and countdowns: nothing waits
+    admit_waiting.apply_async(args=[gate], countdown=countdown, queue=settings.JOBS_SYSTEM_QUEUE, retry=True,
+                              retry_policy=_retry_policy())
+
+
+def send_probe(*, queue: str, priority: int, sent_at: str) -> None:
+    """Publish note_delivery(queue, priority, sent_at) into `queue` at the Redis priority of
+    job priority `priority`: the worker that takes it has taken every message sent before."""
+    from jobs.tasks import note_delivery
+
+    if current_mode() != "broker":
+        return
+    note_delivery.apply_async(args=[queue, priority, sent_at], queue=queue, priority=broker_priority(priority),
+                              retry=True, retry_policy=_retry_policy())

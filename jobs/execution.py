@@ -1,10 +1,12 @@
 """One execution of a job on a worker.
 
-1. Take a concurrency slot and a rate-limit unit if the type has limits; none free: offer the
-   message again a little later, the job untouched and no attempt spent.
-2. Claim the job with its token; a stale or duplicate message claims nothing and returns.
-3. Run the handler with a JobContext while a thread heartbeats the row, renews the slot and
-   watches for a cancel; a handler that ignores a cancel is interrupted, then terminated.
+1. A job of a limited type comes with its room in the limit already held (`jobs.gates`
+   admitted it); a type with a rate limit still takes its start from the rate's log, and a
+   start that does not fit sends the job back to wait, no attempt spent.
+2. Claim the job with its token; a stale or duplicate message claims nothing, touches nothing
+   and returns.
+3. Run the handler with a JobContext while a thread heartbeats the row and watches for a
+   cancel; a handler that ignores a cancel is interrupted, then terminated.
 4. Record the outcome through the services: completed, failed or requeued with backoff,
    cancelled, timed out, or released back to queued when the worker is shutting down.
 """
@@ -28,7 +30,7 @@ from django.db import InterfaceError, OperationalError, connection
 from handlers.context import JobContext
 from handlers.errors import JobCancelled, JobInterrupted, PermanentError, RetryableError
 from handlers.registry import HandlerSpec, get_handler
-from jobs import limits, services
+from jobs import gates, marks, services
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job
 from jobs.results import DeliveryResult
@@ -38,9 +40,6 @@ logger = logging.getLogger("conveyor.worker")
 # The job this process is running right now, and why it is being interrupted, for SIGUSR2.
 current_job: Job | None = None
 pending_interrupt: str | None = None
-
-Redeliver = Callable[[float], None]
-
 
 def _on_interrupt_signal(signum: int, frame: Any) -> None:
     if current_job is not None:
@@ -77,20 +76,20 @@ class _Channel:
 
 
 class _Watched:
-    def __init__(self, job: Job, ctx: JobContext, lease: str | None) -> None:
+    def __init__(self, job: Job, ctx: JobContext) -> None:
         self.job = job
         self.ctx = ctx
-        self.lease = lease
         self.cancel_seen_at: float | None = None
 
 
 class Heartbeat(threading.Thread):
     """One thread per worker process, beating for the job the process runs now.
 
-    Every JOBS_HEARTBEAT_INTERVAL: bump heartbeat_at, renew the concurrency lease, and
-    enforce a cancel: flag it for the handler, interrupt the handler after JOBS_CANCEL_GRACE,
-    and terminate the pool process after twice that. One long-lived thread rather than one
-    per job: starting and joining a thread per job cost more than the job's SQL.
+    Every JOBS_HEARTBEAT_INTERVAL: bump heartbeat_at and enforce a cancel (flag it for the
+    handler, interrupt the handler after JOBS_CANCEL_GRACE, and terminate the pool process
+    after twice that); and write how far this process has taken each queue (`jobs.marks`).
+    One long-lived thread rather than one per job: starting and joining a thread per job
+    cost more than the job's SQL.
     """
 
     _instance: Heartbeat | None = None
@@ -110,9 +109,9 @@ class Heartbeat(threading.Thread):
             cls._instance.start()
         return cls._instance
 
-    def watch(self, job: Job, ctx: JobContext, lease: str | None) -> None:
+    def watch(self, job: Job, ctx: JobContext) -> None:
         with self.lock:
-            self.watched = _Watched(job, ctx, lease)
+            self.watched = _Watched(job, ctx)
 
     def unwatch(self) -> None:
         with self.lock:  # waits for a beat under way, so none is sent for a finished job
@@ -124,15 +123,21 @@ class Heartbeat(threading.Thread):
             with self.lock:
                 if self.watched is not None:
                     self._beat(self.watched)
+            self._flush_marks()
             if self.watched is None:
                 connection.close()
+
+    def _flush_marks(self) -> None:
+        try:
+            marks.flush()
+        except Exception as exc:  # kept for the next beat
+            logger.debug("delivery marks not written (%s); will try again", exc)
+            connection.close()
 
     def _beat(self, watched: _Watched) -> None:
         job = watched.job
         try:
             live = services.job_heartbeat(job=job)
-            if watched.lease and not limits.renew_slot(watched.lease, str(job.pk)):
-                logger.warning("job %s: its concurrency lease %s had expired", job.pk, watched.lease)
         except Exception:
             logger.exception("job %s: heartbeat failed; will try again", job.pk)
             connection.close()
@@ -183,30 +188,12 @@ def _running(job: Job) -> Iterator[None]:
         current_job, pending_interrupt = None, None
 
 
-def _take_limits(spec: HandlerSpec, job_id: str, concurrency_key: str | None) -> tuple[str | None, float]:
-    """(the lease held, 0) when the job may start now, else (None, seconds to wait)."""
-    lease = None
-    if spec.concurrency:
-        lease = spec.type if concurrency_key is None else f"{spec.type}|{concurrency_key}"
-        if not limits.acquire_slot(lease, spec.concurrency, job_id):
-            return None, settings.JOBS_SLOT_RETRY_DELAY
-    if spec.rate_limit:
-        wait = limits.take_rate(spec.type, spec.rate_limit.count, spec.rate_limit.period)
-        if wait > 0:
-            if lease:
-                limits.release_slot(lease, job_id)
-            return None, wait
-    return lease, 0.0
-
-
 def execute(
     job_id: str,
     token: str,
     worker: str,
     *,
     job_type: str | None = None,
-    concurrency_key: str | None = None,
-    redeliver: Redeliver | None = None,
     apply_limits: bool = True,
     heartbeat: bool = True,
     task_result: DeliveryResult | None = None,
@@ -214,32 +201,22 @@ def execute(
     """Run one delivery of run_job; returns a small summary stored as the Celery result
     (by the completion itself when `task_result` is given and the database can)."""
     spec = get_handler(job_type) if job_type else None
-    lease = None
-    if apply_limits and spec is not None and (spec.concurrency or spec.rate_limit) and redeliver is not None:
-        lease, wait = _take_limits(spec, job_id, concurrency_key)
-        if wait:
-            redeliver(wait)
-            logger.debug("job %s: no free slot or over its rate; offered again in %.2fs", job_id, wait)
-            return {"job": job_id, "outcome": "deferred", "retryIn": wait}
-    try:
-        job = services.job_claim(job_id=job_id, token=token, worker=worker)
-        if job is None:
-            logger.info("job %s: message with token %s claims nothing (stale or duplicate); acked", job_id, token)
+    if apply_limits and spec is not None and spec.rate_limit is not None:
+        wait = gates.take_start(spec)
+        if wait > 0:
+            if gates.job_wait_for_rate(job_id=job_id, token=token, wait=wait):
+                logger.info("job %s: its rate limit's window is full; waits %.2fs, no attempt spent", job_id, wait)
+                return {"job": job_id, "outcome": "waiting", "retryIn": wait}
             return {"job": job_id, "outcome": "skipped"}
-        return _run(job, get_handler(job.type), worker, lease, heartbeat, task_result)
-    finally:
-        if lease:
-            _release(lease, job_id)
+    job = services.job_claim(job_id=job_id, token=token, worker=worker)
+    if job is None:
+        logger.info("job %s: message with token %s claims nothing (stale or duplicate); acked", job_id, token)
+        return {"job": job_id, "outcome": "skipped"}
+    marks.note_claimed(job.queue, job.priority, job.dispatched_at)
+    return _run(job, get_handler(job.type), worker, heartbeat, task_result)
 
 
-def _release(lease: str, job_id: str) -> None:
-    try:
-        limits.release_slot(lease, job_id)
-    except Exception:  # the lease expires by itself
-        logger.warning("job %s: could not release its slot %s; it expires with its lease", job_id, lease)
-
-
-def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, beat: bool,
+def _run(job: Job, spec: HandlerSpec | None, worker: str, beat: bool,
          task_result: DeliveryResult | None) -> dict[str, Any]:
     if spec is None:
         services.job_fail(job=job, error=f"job type {job.type!r} is not registered on worker {worker}", retry=False)
@@ -265,7 +242,7 @@ def _run(job: Job, spec: HandlerSpec | None, worker: str, lease: str | None, bea
     logger.info("job %s [%s] attempt %s/%s started on %s", job.pk, job.type, job.attempts, job.max_attempts, worker)
     heartbeat = Heartbeat.for_this_process() if beat else None
     if heartbeat:
-        heartbeat.watch(job, ctx, lease)
+        heartbeat.watch(job, ctx)
     fail = partial(services.job_fail, job=job)
     try:
         with _running(job):

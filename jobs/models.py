@@ -88,6 +88,10 @@ class Job(models.Model):
     dedup_key = models.CharField(max_length=255, null=True, blank=True)
     # what the type's concurrency limit is counted per ("org:42"); NULL: one limit for the type
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
+    # The limit the job is admitted through, when its type has a concurrency or rate limit:
+    # the type, or "type|key" for a limit counted per key (`jobs.gates`). Such a job gets a
+    # message only once the limit has room for it. NULL: no limit applies.
+    gate = models.CharField(max_length=255, null=True, blank=True)
     # Every published message carries the token; a claim must match it, so messages from
     # before a retry, rescue or republish do nothing.
     token = models.UUIDField(default=uuid.uuid4)
@@ -137,7 +141,19 @@ class Job(models.Model):
                          name="job_project_list_idx"),
             # the rescuer's and the sweeper's scans stay small whatever the table's size
             models.Index(fields=["heartbeat_at"], name="job_running_heartbeat_idx", condition=Q(status="running")),
-            models.Index(fields=["run_at"], name="job_queued_run_at_idx", condition=Q(status="queued")),
+            # queued jobs that a message carries, in the order Redis hands them out: the sweeper
+            # finds lost messages here (`jobs.recovery`)
+            models.Index(fields=["queue", "priority", "dispatched_at"], name="job_queued_sent_idx",
+                         condition=Q(status="queued", dispatched_at__isnull=False)),
+            # queued jobs that no message carries: held for the sweeper (no gate), or waiting
+            # for room in their limit, in the order they are admitted
+            models.Index(fields=["gate", "priority", "queued_at"], name="job_queued_waiting_idx",
+                         condition=Q(status="queued", dispatched_at__isnull=True)),
+            # what occupies a limit: running, or admitted (queued with its message out); only
+            # limited jobs have an entry
+            models.Index(fields=["gate"], name="job_gate_busy_idx",
+                         condition=Q(gate__isnull=False)
+                         & (Q(status="running") | Q(status="queued", dispatched_at__isnull=False))),
             # most jobs have no queue-wait timeout: they need no entry here
             models.Index(fields=["expires_at"], name="job_queued_expiring_idx",
                          condition=Q(status="queued", expires_at__isnull=False)),
@@ -195,6 +211,29 @@ class JobAttempt(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class DeliveryMark(models.Model):
+    """How far workers have taken the messages of one queue at one priority: the dispatch
+    time of the newest message a worker claimed (or of a probe it saw).
+
+    Redis hands out each (queue, priority) list in the order it was filled, so a queued job
+    whose message went out well before this mark and was never claimed has lost its message
+    (`jobs.recovery`). Workers raise the mark at most every heartbeat interval; the sweeper
+    sends a probe through a quiet queue to raise it there.
+    """
+
+    queue = models.CharField(max_length=100)
+    priority = models.PositiveSmallIntegerField()
+    # NULL until a worker took a message (a probe may be out before that)
+    delivered_through = models.DateTimeField(null=True, blank=True)
+    probe_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "priority"], name="delivery_mark_unique_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} priority {self.priority}: through {self.delivered_through:%Y-%m-%d %H:%M:%S}"
 
 
 class QuotaLock(models.Model):

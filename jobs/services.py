@@ -4,14 +4,17 @@
    for a running job, by the execution's token; no row changed means the rule was broken,
    and `InvalidJobTransition` says which job, which status and which target.
 2. Creating, retrying or requeueing a job publishes `run_job(job_id, token)` after the
-   transaction commits; a publish that fails leaves the job held in the database
-   (dispatched_at NULL) for the sweeper, never lost and never a 500.
+   transaction commits (`jobs.publishing`); a publish that fails leaves the job held in the
+   database (dispatched_at NULL) for the sweeper, never lost and never a 500. A job of a
+   type with a concurrency or rate limit waits in the database instead, and its gate admits
+   it when the limit has room (`jobs.gates`); ending an execution frees room.
 3. A worker claims a job by matching its token: redelivered, duplicated or stale messages
    claim nothing and do nothing.
 4. A failed attempt either goes back to queued with a backoff delay and a new token, or, when
    no attempts are left or the error is permanent, ends failed with its error kept.
 5. The rescuer requeues running jobs whose heartbeat went stale (the worker died); the
-   sweeper publishes queued jobs that are due but that no message will ever deliver.
+   sweeper publishes queued jobs that are due but that no message will ever deliver
+   (`jobs.recovery`).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import dispatch, hot_sql, results
+from jobs import dispatch, gates, hot_sql, publishing, recovery, results
 from jobs.errors import (
     ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, QuotaExceeded,
     UnknownJobType,
@@ -83,33 +86,6 @@ _NOT_OWNED = "this execution no longer owns the job"
 def _owned(job: Job) -> Q:
     """The guard of every write by an execution: still running, still this execution's token."""
     return Q(token=job.token)
-
-
-# --- publishing ----------------------------------------------------------------------------
-
-
-def _publish_on_commit(job: Job, token: uuid.UUID, countdown: float | None) -> None:
-    job_id, job_type, queue, priority, key = job.pk, job.type, job.queue, job.priority, job.concurrency_key
-
-    def publish() -> None:
-        try:
-            dispatch.send_run_job(job_id=job_id, token=token, job_type=job_type, queue=queue, priority=priority,
-                                  concurrency_key=key, countdown=countdown)
-        except Exception as exc:  # the broker is down: hold the job for the sweeper
-            logger.warning("job %s: publish failed (%s); held for the sweeper", job_id, exc)
-            _hold([job_id], token=token)
-
-    transaction.on_commit(publish)
-
-
-def _dispatch_plan(run_at: datetime | None, now: datetime) -> tuple[datetime | None, float | None]:
-    """(dispatched_at, countdown) for a job due at run_at: long delays stay in the database."""
-    if run_at is None or run_at <= now:
-        return now, None
-    delay = (run_at - now).total_seconds()
-    if delay <= settings.JOBS_BROKER_COUNTDOWN_MAX:
-        return now, delay
-    return None, None
 
 
 # --- create ---------------------------------------------------------------------------------
@@ -218,7 +194,9 @@ def job_create(
         if existing is not None:
             return _debounced(existing, spec, now) if spec.debounce else existing
 
-    dispatched_at, countdown = _dispatch_plan(due, now)
+    concurrency_key = _concurrency_key(spec, payload, created_by, organization, project)
+    gate = gates.gate_for(spec, concurrency_key)
+    dispatched_at, countdown = publishing.dispatch_plan(due, now) if gate is None else (None, None)
     job = Job(
         type=type,
         queue=spec.queue,
@@ -226,7 +204,8 @@ def job_create(
         priority=job_priority,
         max_attempts=spec.max_attempts,
         dedup_key=dedup_key,
-        concurrency_key=_concurrency_key(spec, payload, created_by, organization, project),
+        concurrency_key=concurrency_key,
+        gate=gate,
         created_by=created_by,
         organization=organization,
         project=project,
@@ -246,7 +225,8 @@ def job_create(
         with transaction.atomic() if dedup_key is not None and connection.in_atomic_block else nullcontext():
             _insert_one(job)
             if dispatched_at is not None:
-                _publish_on_commit(job, job.token, countdown)
+                publishing.publish_on_commit(job, job.token, countdown)
+            _wait_at_gate_on_commit(job)
     except IntegrityError:
         # another request inserted the same dedup key between our read and our insert
         existing = _queued_with_key(dedup_key) if dedup_key is not None else None
@@ -305,7 +285,8 @@ def jobs_create_bulk(
     per thousand elsewhere) and publish them after the commit on one producer, a Redis
     pipeline per thousand. All or nothing: the first invalid payload refuses the whole batch,
     naming its index. If the broker fails part-way, the jobs not yet published are held for
-    the sweeper, as a single job's failed publish is."""
+    the sweeper, as a single job's failed publish is. Jobs of a limited type wait at their
+    gate, which admits as many as its limit has room for."""
     from handlers.registry import get_handler, registered_types
 
     spec = get_handler(type) if isinstance(type, str) else None
@@ -328,17 +309,21 @@ def jobs_create_bulk(
         organization = project.organization
     now = timezone.now()
     expires_at = _expiry(spec, now)
-    jobs = [
-        Job(type=type, queue=spec.queue, input=payload, priority=job_priority, max_attempts=spec.max_attempts,
-            concurrency_key=_concurrency_key(spec, payload, created_by, organization, project),
-            created_by=created_by, organization=organization, project=project, expires_at=expires_at,
-            dispatched_at=now, queued_at=now, created_at=now, updated_at=now)
-        for payload in payloads
-    ]
+    jobs = []
+    for payload in payloads:
+        key = _concurrency_key(spec, payload, created_by, organization, project)
+        gate = gates.gate_for(spec, key)
+        jobs.append(Job(type=type, queue=spec.queue, input=payload, priority=job_priority,
+                        max_attempts=spec.max_attempts, concurrency_key=key, gate=gate, created_by=created_by,
+                        organization=organization, project=project, expires_at=expires_at,
+                        dispatched_at=now if gate is None else None, queued_at=now, created_at=now, updated_at=now))
     with transaction.atomic():
         _insert_many(jobs)
-        messages = [(job.pk, job.token, job.type, job.queue, job.priority, job.concurrency_key) for job in jobs]
-        transaction.on_commit(lambda: _publish_many(messages))
+        messages = [(job.pk, job.token, job.type, job.queue, job.priority) for job in jobs if job.gate is None]
+        if messages:
+            publishing.publish_many_on_commit(messages)
+        for gate in sorted({job.gate for job in jobs if job.gate is not None}):
+            gates.admit_on_commit(gate)
     logger.info("%s jobs created in bulk: type=%s", len(jobs), type)
     return jobs
 
@@ -382,31 +367,6 @@ def _insert_many(jobs: list[Job]) -> None:
         job._state.db = db.alias
 
 
-def _publish_many(messages: list[tuple[Any, uuid.UUID, str, str, int, str | None]]) -> None:
-    try:
-        dispatch.send_run_jobs(messages)
-    except dispatch.PublishIncomplete as exc:
-        unsent = [message[0] for message in messages[exc.sent:]]
-        logger.warning("bulk publish: the broker failed after %s of %s jobs (%s); the other %s are held for "
-                       "the sweeper", exc.sent, len(messages), exc.cause, len(unsent))
-        _hold(unsent)
-    except Exception as exc:  # an inline run (tests) that raised
-        logger.warning("bulk publish of %s jobs failed (%s); the sweeper will recover them", len(messages), exc)
-
-
-def _hold(job_ids: list[Any], *, token: uuid.UUID | None = None) -> None:
-    """Leave queued jobs to the sweeper: it publishes held jobs once due, with a new token,
-    so that a message that did reach Redis after all claims nothing. With `token`, only while
-    the job still has it (a job given a new token meanwhile has a new message)."""
-    guard = Q(status=JobStatus.QUEUED) if token is None else Q(status=JobStatus.QUEUED, token=token)
-    try:
-        for start in range(0, len(job_ids), 1000):
-            Job.objects.filter(guard, pk__in=job_ids[start:start + 1000]).update(dispatched_at=None)
-    except Exception:
-        logger.exception("job(s) %s could not be marked as held; the sweeper's staleness check will find them",
-                         ", ".join(str(pk) for pk in job_ids[:5]) + (" ..." if len(job_ids) > 5 else ""))
-
-
 def check_input_schema(spec: Any, payload: dict[str, Any]) -> None:
     """JobValidationError naming the first field of `payload` that the type's schema refuses."""
     if spec.schema is None:
@@ -438,6 +398,17 @@ def _concurrency_key(spec: Any, payload: dict[str, Any], user: Any, org: Any, pr
     return f"{field}:{payload[field]}"[:255]
 
 
+def _wait_at_gate_on_commit(job: Job) -> None:
+    """A limited job waits at its gate: admitted once the transaction commits if it is due,
+    else a timer admits it when it is."""
+    if job.gate is None:
+        return
+    if job.run_at is not None and job.run_at > timezone.now():
+        gates.schedule_on_commit(job.gate, job.run_at)
+    else:
+        gates.admit_on_commit(job.gate)
+
+
 def _expiry(spec: Any, due: datetime) -> datetime | None:
     return due + timedelta(seconds=spec.queue_timeout) if spec.queue_timeout else None
 
@@ -454,13 +425,16 @@ def _debounced(job: Job, spec: Any, now: datetime) -> Job:
     makes the message already scheduled for the old time stale."""
     run_at = now + timedelta(seconds=spec.debounce)
     token = uuid.uuid4()
-    dispatched_at, countdown = _dispatch_plan(run_at, now)
+    dispatched_at, countdown = publishing.dispatch_plan(run_at, now) if job.gate is None else (None, None)
     with transaction.atomic():
         changed = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED, token=job.token).update(
             token=token, run_at=run_at, dispatched_at=dispatched_at, updated_at=now, expires_at=_expiry(spec, run_at)
         )
         if changed and dispatched_at is not None:
-            _publish_on_commit(job, token, countdown)
+            publishing.publish_on_commit(job, token, countdown)
+        if changed:
+            job.run_at = run_at
+            _wait_at_gate_on_commit(job)
     if changed:
         job.token, job.run_at = token, run_at
     job.deduplicated = True
@@ -476,7 +450,8 @@ UPDATE jobs_job
        updated_at = %s, worker = %s, completed_at = NULL
  WHERE id = %s AND status = %s AND token = %s AND (expires_at IS NULL OR expires_at > %s)
 RETURNING id, type, queue, input, priority, attempts, max_attempts, rescues, token, started_at,
-          cancel_requested_at, concurrency_key, created_by_id, organization_id, project_id, worker
+          cancel_requested_at, concurrency_key, gate, dispatched_at, created_by_id, organization_id,
+          project_id, worker
 """
 
 # On PostgreSQL the attempt's row is inserted by the same statement: one round trip, one commit.
@@ -636,6 +611,7 @@ def job_complete(*, job: Job, result: Any, task_result: DeliveryResult | None = 
                                       status=JobStatus.COMPLETED).exists():
                 raise _explain_miss(job.pk, JobStatus.COMPLETED, _NOT_OWNED)
             logger.info("job %s: its completion had already been stored", job.pk)
+        gates.admit_on_commit(job.gate)
     else:
         _end_execution(job, target=JobStatus.COMPLETED, outcome=Outcome.COMPLETED, result=result, progress=100,
                        completed_at=now, actual_duration=duration, error="", error_traceback="")
@@ -648,25 +624,29 @@ def _end_execution(
     publish: tuple[uuid.UUID, float | None] | None = None, **changes: Any,
 ) -> None:
     """The running execution's job leaves running (guarded by its token) and its attempt's
-    row is closed, in one transaction; `publish` = (token, countdown) sends it again after."""
+    row is closed, in one transaction; `publish` = (token, countdown) sends it again after.
+    The room the execution held in its gate goes to the next waiting job."""
     with transaction.atomic():
         _transition(job.pk, target=target, sources=frozenset({JobStatus.RUNNING}), guard=_owned(job),
                     reason=_NOT_OWNED, heartbeat_at=None, **changes)
         _finish_attempt(job, outcome, attempt_error, attempt_traceback)
         if publish is not None:
-            _publish_on_commit(job, *publish)
+            publishing.publish_on_commit(job, *publish)
+        gates.admit_on_commit(job.gate)
 
 
 def _requeue(job: Job, *, run_at: datetime | None, outcome: str, attempt_error: str = "",
              attempt_traceback: str = "", **changes: Any) -> None:
     """running -> queued with a new token: published now, as a countdown, or held in the
-    database until the sweeper sees it due."""
+    database until the sweeper sees it due; a limited job waits at its gate instead, with a
+    timer for when it is due."""
     from handlers.registry import get_handler
 
     spec = get_handler(job.type)
     now = timezone.now()
     token = uuid.uuid4()
-    dispatched_at, countdown = _dispatch_plan(run_at, now)
+    dispatched_at, countdown = publishing.dispatch_plan(run_at, now) if job.gate is None else (None, None)
+    gates.schedule_on_commit(job.gate, run_at)
     _end_execution(
         job, target=JobStatus.QUEUED, outcome=outcome, attempt_error=attempt_error,
         attempt_traceback=attempt_traceback, publish=(token, countdown) if dispatched_at is not None else None,
@@ -741,8 +721,10 @@ def job_cancel(*, job_id: Any) -> Job:
     job_id = parse_job_id(job_id)
     now = timezone.now()
     try:
-        _transition(job_id, target=JobStatus.CANCELLED, sources=frozenset({JobStatus.QUEUED}),
-                    completed_at=now, cancel_requested_at=now)
+        with transaction.atomic():
+            _transition(job_id, target=JobStatus.CANCELLED, sources=frozenset({JobStatus.QUEUED}),
+                        completed_at=now, cancel_requested_at=now)
+            gates.admit_on_commit(Job.objects.filter(pk=job_id).values_list("gate", flat=True).first())
     except InvalidJobTransition as miss:
         if miss.current != JobStatus.RUNNING:
             raise
@@ -787,12 +769,14 @@ def job_retry(*, job_id: Any) -> Job:
             actual_duration=None,
             run_at=None,
             queued_at=now,
-            dispatched_at=now,
+            dispatched_at=now if job.gate is None else None,
             rescues=0,
             max_attempts=F("attempts") + budget,
             expires_at=_expiry(spec, now) if spec is not None else None,
         )
-        _publish_on_commit(job, token, None)
+        if job.gate is None:
+            publishing.publish_on_commit(job, token, None)
+        gates.admit_on_commit(job.gate)
     logger.info("job %s retried by request", job_id)
     return Job.objects.get(pk=job_id)
 
@@ -917,8 +901,10 @@ def jobs_retry_bulk(*, job_ids: list[Any]) -> BulkOutcome:
 def job_expire(*, job_id: Any, reason: str) -> None:
     """queued -> failed: the job can never run (its type is gone, it waited too long)."""
     now = timezone.now()
-    _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now,
-                error=reason, dispatched_at=None)
+    with transaction.atomic():
+        _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now,
+                    error=reason, dispatched_at=None)
+        gates.admit_on_commit(Job.objects.filter(pk=job_id).values_list("gate", flat=True).first())
     logger.error("job %s expired while queued: %s", job_id, reason)
 
 
@@ -953,11 +939,13 @@ def job_rescue(*, job_id: Any, token: Any, stale_before: datetime) -> str | None
                 spec = get_handler(job.type)
                 _transition(job.pk, target=JobStatus.QUEUED, sources=frozenset({JobStatus.RUNNING}), guard=guard,
                             token=new_token, rescues=F("rescues") + 1, run_at=None, queued_at=now,
-                            dispatched_at=now, heartbeat_at=None,
+                            dispatched_at=now if job.gate is None else None, heartbeat_at=None,
                             expires_at=_expiry(spec, now) if spec is not None else None)
-                _publish_on_commit(job, new_token, None)
+                if job.gate is None:
+                    publishing.publish_on_commit(job, new_token, None)
                 status = JobStatus.QUEUED
             _finish_attempt(job, Outcome.LOST, lost)
+            gates.admit_on_commit(job.gate)
     except InvalidJobTransition:
         return None  # it heartbeated or finished between our read and our write
     logger.warning("job %s rescued -> %s: %s", job.pk, status, lost)
@@ -984,54 +972,13 @@ def jobs_rescue_stale(*, limit: int = 500) -> int:
     return rescued
 
 
-def _republish(job_id: Any, token: Any, *, held: bool) -> bool:
-    """Give a queued job a new token and publish it; the old message, if it ever comes, is stale."""
-    now = timezone.now()
-    new_token = uuid.uuid4()
-    guard = Q(pk=job_id, status=JobStatus.QUEUED, token=token)
-    guard &= Q(dispatched_at__isnull=True) if held else Q(dispatched_at__isnull=False)
-    job = Job.objects.filter(guard).only("type", "queue", "priority", "concurrency_key").first()
-    if job is None:
-        return False
-    with transaction.atomic():
-        if not Job.objects.filter(guard).update(token=new_token, dispatched_at=now, updated_at=now):
-            return False
-        _publish_on_commit(job, new_token, None)
-    return True
-
-
 def jobs_sweep(*, limit: int = 1000) -> int:
-    """The sweeper: publish queued jobs that are due and that no message will deliver.
-
-    (a) held jobs (a long delay, or a publish that failed) once run_at has passed;
-    (b) jobs published long ago but never claimed while their queue is empty in the broker:
-        the message was lost (Redis restarted, or the process died between commit and publish).
-    """
+    """The sweeper (`jobs.recovery`): publish held jobs once due, admit waiting jobs where
+    their limit has room, publish again jobs whose message was lost; then fail queued jobs
+    past their queue-wait timeout (`limit` of them per pass). Returns how many jobs got a
+    message."""
     now = timezone.now()
-    due = Q(run_at__isnull=True) | Q(run_at__lte=now)
-    held = list(
-        Job.objects.filter(due, status=JobStatus.QUEUED, dispatched_at__isnull=True)
-        .order_by("priority", "run_at")
-        .values_list("pk", "token")[:limit]
-    )
-    swept = sum(_republish(job_id, token, held=True) for job_id, token in held)
-
-    cutoff = now - timedelta(seconds=settings.JOBS_SWEEP_UNCLAIMED_AFTER)
-    unclaimed = (
-        Job.objects.filter(status=JobStatus.QUEUED, dispatched_at__lt=cutoff)
-        .filter(Q(run_at__isnull=True) | Q(run_at__lt=cutoff))
-        .order_by("priority", "dispatched_at")
-        .values_list("pk", "token", "queue")[:limit]
-    )
-    candidates = list(unclaimed)
-    if candidates:
-        sizes = dispatch.queue_sizes({queue for _, _, queue in candidates})
-        for job_id, token, queue in candidates:
-            if sizes.get(queue, 0) == 0 and _republish(job_id, token, held=False):
-                swept += 1
-    if swept:
-        logger.warning("sweeper published %s queued job(s) that no message would have delivered", swept)
-
+    swept = recovery.sweep(now=now)
     overdue = Job.objects.filter(status=JobStatus.QUEUED, expires_at__lte=now).values_list("pk", "expires_at")[:limit]
     for job_id, expires_at in list(overdue):
         try:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 from django.db import InterfaceError, OperationalError, connection
 
-from jobs import execution, services
+from jobs import execution, gates, marks, services
 from jobs.results import DeliveryResult, ResultBackend
 
 logger = logging.getLogger("conveyor.worker")
@@ -33,21 +34,13 @@ def run_job(self: Task, job_id: str, token: str, job_type: str | None = None,
     If the database is unreachable, the message is published again with a delay instead of
     being acked and forgotten; the token makes a second delivery harmless.
     """
-    def redeliver(countdown: float) -> None:
-        # the same message again, later: the job waits for a concurrency slot or its rate
-        info = self.request.delivery_info or {}
-        limits = self.request.timelimit or (None, None)
-        self.apply_async(args=[job_id, token], kwargs=self.request.kwargs, countdown=countdown,
-                         queue=info.get("routing_key"), priority=info.get("priority"),
-                         time_limit=limits[0], soft_time_limit=limits[1])
-
     backend = self.backend
     task_result = (DeliveryResult(backend, self.request.id, self.request)
                    if isinstance(backend, ResultBackend) and self.request.id and not (self.ignore_result or self.request.ignore_result)
                    else None)
     try:
         return execution.execute(job_id, token, worker=self.request.hostname or "unknown", job_type=job_type,
-                                 concurrency_key=concurrency_key, redeliver=redeliver, task_result=task_result)
+                                 task_result=task_result)
     except (OperationalError, InterfaceError) as exc:
         connection.close()
         delay = min(60, 2 ** min(self.request.retries, 6))
@@ -65,6 +58,19 @@ def run_system_job(self: Task, job_type: str, payload: dict[str, Any]) -> Any:
 def rescue_stale_jobs() -> int:
     """Requeue running jobs whose worker stopped heartbeating."""
     return services.jobs_rescue_stale()
+
+
+@shared_task(name="jobs.admit_waiting", ignore_result=True)
+def admit_waiting(gate: str) -> int:
+    """A gate's timer: admit its waiting jobs now that its rate window opened or a backoff ended."""
+    return gates.admit(gate)
+
+
+@shared_task(name="jobs.note_delivery", ignore_result=True)
+def note_delivery(queue: str, priority: int, sent_at: str) -> None:
+    """The sweeper's probe came through `queue` at `priority`: every message sent before it
+    has been taken."""
+    marks.raise_mark(queue, priority, datetime.fromisoformat(sent_at))
 
 
 @shared_task(name="jobs.sweep_unclaimed_jobs", ignore_result=True)

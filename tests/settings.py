@@ -30,10 +30,10 @@ TEST_ENVIRONMENT = {
     "JOBS_RESCUE_INTERVAL": "1",
     "JOBS_SWEEP_INTERVAL": "1",
     "JOBS_SWEEP_UNCLAIMED_AFTER": "3",
+    "JOBS_SWEEP_OVERTAKEN_AFTER": "1",
     "JOBS_SHUTDOWN_GRACE": "2",
     "JOBS_PROGRESS_MIN_INTERVAL": "0.2",
     "JOBS_CANCEL_GRACE": "1",
-    "JOBS_SLOT_RETRY_DELAY": "0.2",
     "JOBS_HARD_TIMEOUT_GRACE": "1",
     "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,handlers.maintenance,tests.handlers",
     # Every beat a test starts syncs the system schedules; the ones that create jobs or delete

@@ -94,15 +94,19 @@ def test_a_job_message_is_the_one_apply_async_would_send(django_capture_on_commi
                {k: v for k, v in celerys[part].items() if k not in different}
 
 
-def test_a_job_without_timeout_or_delay_and_with_a_concurrency_key(django_capture_on_commit_callbacks):
+def test_a_limited_job_is_published_by_its_gate_with_the_token_it_was_admitted_with(
+        django_capture_on_commit_callbacks):
     org = make_org()
     with django_capture_on_commit_callbacks(execute=True):
         job = services.job_create(type="test.per_org", organization=org)
+    admitted = Job.objects.get(pk=job.pk)
+    assert admitted.gate == f"test.per_org|org:{org.pk}" and admitted.dispatched_at is not None
+    assert admitted.token != job.token  # the admission gave it its message's token
     [message] = messages()
     assert message["key"] == f"{QUEUE}:4"  # the default priority 5
-    assert message["kwargs"] == {"job_type": "test.per_org", "concurrency_key": f"org:{org.pk}"}
+    assert message["kwargs"] == {"job_type": "test.per_org"}
     assert message["headers"]["timelimit"] == [None, None] and message["headers"]["eta"] is None
-    assert message["headers"]["task"] == "jobs.run_job" and message["args"] == [str(job.pk), str(job.token)]
+    assert message["headers"]["task"] == "jobs.run_job" and message["args"] == [str(job.pk), str(admitted.token)]
 
 
 def test_publishing_one_by_one_reuses_one_connection_and_one_client(monkeypatch, django_capture_on_commit_callbacks):
@@ -307,8 +311,7 @@ def test_bulk_in_record_mode_records_each_job(django_capture_on_commit_callbacks
 
 @app.task(name="tests.publish_from_a_task", bind=True)
 def publish_from_a_task(self: Any, job_id: str, token: str) -> list[str]:
-    dispatch.send_run_job(job_id=job_id, token=token, job_type="demo.sleep", queue=QUEUE, priority=5,
-                          concurrency_key=None, countdown=None)
+    dispatch.send_run_job(job_id=job_id, token=token, job_type="demo.sleep", queue=QUEUE, priority=5, countdown=None)
     return [child.id for child in self.request.children]
 
 

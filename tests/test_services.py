@@ -300,16 +300,6 @@ def test_sweeper_publishes_held_jobs_once_due(django_capture_on_commit_callbacks
     assert Job.objects.get(pk=later.pk).dispatched_at is None
 
 
-def test_sweeper_republishes_unclaimed_jobs_only_when_their_queue_is_empty(monkeypatch):
-    old = timezone.now() - timedelta(seconds=settings.JOBS_SWEEP_UNCLAIMED_AFTER + 10)
-    job = make_job(dispatched_at=old, queued_at=old)
-    monkeypatch.setattr("jobs.dispatch.queue_sizes", lambda queues: {q: 3 for q in queues})
-    assert services.jobs_sweep() == 0
-    monkeypatch.setattr("jobs.dispatch.queue_sizes", lambda queues: {q: 0 for q in queues})
-    assert services.jobs_sweep() == 1
-    assert Job.objects.get(pk=job.pk).token != job.token
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_claims_exactly_one_wins():
     for _ in range(5):

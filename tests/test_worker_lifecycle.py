@@ -70,7 +70,7 @@ def test_the_same_message_twice_runs_the_handler_once(processes, tmp_path):
     marker = tmp_path / "runs.txt"
     job = services.job_create(type="test.count", input={"path": str(marker)})
     dispatch.send_run_job(job_id=job.pk, token=job.token, job_type=job.type, queue=job.queue,
-                          priority=job.priority, concurrency_key=None, countdown=None)
+                          priority=job.priority, countdown=None)
     worker = processes.worker()
     wait_status(job, "completed")
     wait_for(lambda: worker.log().count("claims nothing") >= 1, message="the duplicate to be acked")
@@ -89,7 +89,7 @@ def test_a_stale_message_after_a_retry_does_nothing(processes, tmp_path):
     services.job_retry(job_id=job.pk)
     wait_status(job, "completed")
     dispatch.send_run_job(job_id=job.pk, token=stale_token, job_type=job.type, queue=job.queue,
-                          priority=job.priority, concurrency_key=None, countdown=None)
+                          priority=job.priority, countdown=None)
     wait_for(lambda: f"token {stale_token}" in worker.log(), message="the stale message to be acked")
     assert marker.read_text().count(str(job.pk)) == 2
     assert Job.objects.get(pk=job.pk).attempts == 2
