@@ -28,13 +28,15 @@ class JobCancelled(Exception):
 
 class JobInterrupted(BaseException):
     """Raised into a running handler from outside: its worker's shutdown grace period is over
-    (the job goes back to queued), or it ignored a cancel for too long (it ends cancelled).
+    (the job goes back to queued), it ignored a cancel for too long (it ends cancelled), or
+    the rescuer gave its job to another execution (its outcome is not recorded).
 
     A BaseException so that a handler's `except Exception` cannot swallow it.
     """
 
     SHUTDOWN = "shutdown"
     CANCEL = "cancel"
+    LOST = "lost"
 
     def __init__(self, reason: str = SHUTDOWN) -> None:
         self.reason = reason

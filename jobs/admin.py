@@ -202,7 +202,7 @@ class JobAdmin(admin.ModelAdmin):
     actions = ("cancel_selected", "retry_selected")
     fieldsets = (
         (None, {"fields": ("id", "type", "status", "controls", "progress_display", "progress_message",
-                           "attempts_display", "priority", "queue", "dedup_key", "worker")}),
+                           "attempts_display", "priority", "queue", "dedup_key", "gate", "worker")}),
         ("Owner", {"fields": ("created_by", "organization", "project")}),
         ("Input and result", {"fields": ("input_display", "result_display")}),
         ("Error", {"fields": ("error", "traceback_display")}),

@@ -80,6 +80,7 @@ class _Watched:
         self.job = job
         self.ctx = ctx
         self.cancel_seen_at: float | None = None
+        self.database_down = False
 
 
 class Heartbeat(threading.Thread):
@@ -138,19 +139,32 @@ class Heartbeat(threading.Thread):
         job = watched.job
         try:
             live = services.job_heartbeat(job=job)
+        except (OperationalError, InterfaceError) as exc:
+            if not watched.database_down:  # one line per outage, not one per beat
+                logger.warning("job %s: heartbeat waits for the database (%s); the handler goes on",
+                               job.pk, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+                watched.database_down = True
+            connection.close()
+            return
         except Exception:
             logger.exception("job %s: heartbeat failed; will try again", job.pk)
             connection.close()
             return
+        if watched.database_down:
+            logger.info("job %s: heartbeat written again, the database is back", job.pk)
+            watched.database_down = False
         if not live.owned:
-            logger.warning("job %s: this execution no longer owns the job (rescued)", job.pk)
+            # The rescuer gave the job to another execution (this one missed heartbeats for
+            # JOBS_HEARTBEAT_TIMEOUT): stop the handler, so that the two overlap as little as
+            # possible, and its outcome is not recorded.
+            logger.warning("job %s: this execution no longer owns the job (rescued); interrupting it", job.pk)
             self.watched = None
+            self._interrupt(JobInterrupted.LOST)
         elif live.cancel_requested:
             watched.ctx.cancel_event.set()
             self._enforce_cancel(watched)
 
     def _enforce_cancel(self, watched: _Watched) -> None:
-        global pending_interrupt
         now = time.monotonic()
         if watched.cancel_seen_at is None:
             watched.cancel_seen_at = now
@@ -167,8 +181,13 @@ class Heartbeat(threading.Thread):
                 os.kill(os.getpid(), signal.SIGKILL)
         elif waited >= grace and pending_interrupt is None:
             logger.warning("job %s: handler did not stop within %.0fs of its cancel; interrupting it", job.pk, grace)
-            pending_interrupt = JobInterrupted.CANCEL
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)  # type: ignore[arg-type]
+            self._interrupt(JobInterrupted.CANCEL)
+
+    @staticmethod
+    def _interrupt(reason: str) -> None:
+        global pending_interrupt
+        pending_interrupt = reason
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)  # type: ignore[arg-type]
 
 
 def _in_pool_process() -> bool:
@@ -251,6 +270,9 @@ def _run(job: Job, spec: HandlerSpec | None, worker: str, beat: bool,
     except JobCancelled:
         name, record = "cancelled", partial(services.job_acknowledge_cancel, job=job)
     except JobInterrupted as stop:
+        if stop.reason == JobInterrupted.LOST:
+            logger.warning("job %s: interrupted, another execution owns it now; outcome discarded", job.pk)
+            return {"job": str(job.pk), "outcome": "discarded"}
         if stop.reason == JobInterrupted.CANCEL:
             name, record = "cancelled", partial(services.job_acknowledge_cancel, job=job)
         else:

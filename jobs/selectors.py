@@ -7,8 +7,9 @@ validates what a user could have typed (a job id, a status name, an ordering) an
 Stuck jobs are defined here once, for the admin's filter and for anyone else who asks:
   * stale:     running, and the heartbeat is older than JOBS_HEARTBEAT_TIMEOUT (or it never
                heartbeated and was last touched before that) - the rescuer's definition;
-  * unclaimed: queued and due for longer than JOBS_SWEEP_UNCLAIMED_AFTER - what the sweeper
-               would republish.
+  * unclaimed: queued and due for longer than JOBS_SWEEP_UNCLAIMED_AFTER, and not waiting at
+               its gate for room in its type's limit (that wait is by design) - what the
+               sweeper looks into.
 """
 from __future__ import annotations
 
@@ -351,12 +352,14 @@ def stale_heartbeat_q(*, now: datetime | None = None) -> Q:
 
 
 def unclaimed_q(*, now: datetime | None = None) -> Q:
-    """Queued jobs due for longer than JOBS_SWEEP_UNCLAIMED_AFTER that nobody claimed."""
+    """Queued jobs due for longer than JOBS_SWEEP_UNCLAIMED_AFTER that nobody claimed, leaving
+    out those waiting for room in their limit."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.JOBS_SWEEP_UNCLAIMED_AFTER)
     # due since max(queued_at, run_at): both must be older than the cutoff
     waiting_since = Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
     due = Q(run_at__isnull=True) | Q(run_at__lt=cutoff)
-    return Q(status=JobStatus.QUEUED) & waiting_since & due
+    at_its_gate = Q(gate__isnull=False, dispatched_at__isnull=True)
+    return Q(status=JobStatus.QUEUED) & waiting_since & due & ~at_its_gate
 
 
 def stuck_jobs(

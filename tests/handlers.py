@@ -1,11 +1,27 @@
 """Handlers that only the tests register (workers started by tests import them too)."""
 from __future__ import annotations
 
+import os
+import random
 import time
 from pathlib import Path
 from typing import Any
 
+from celery import signals
+
 from handlers import Backoff, JobContext, RetryableError, handler
+
+# A test that sets this folder in its workers' environment counts every run_job delivery:
+# one line (the job id) per delivery, in a file per process.
+DELIVERIES_ENV = "CONVEYOR_TEST_DELIVERIES"
+
+
+@signals.task_prerun.connect
+def _count_delivery(sender: Any = None, args: Any = None, **kwargs: Any) -> None:
+    folder = os.environ.get(DELIVERIES_ENV)
+    if folder and getattr(sender, "name", "") == "jobs.run_job" and args:
+        with Path(folder, f"{os.getpid()}.txt").open("a") as out:
+            out.write(f"{args[0]}\n")
 
 
 @handler("test.flaky_fast", max_attempts=3, backoff=Backoff(base=0.2, factor=5))
@@ -45,13 +61,18 @@ def _mark(ctx: JobContext, event: str) -> None:
 
 def _timed_run(ctx: JobContext) -> dict[str, Any]:
     _mark(ctx, "start")
-    time.sleep(float(ctx.input.get("seconds", 0.2)))
+    if "max_seconds" in ctx.input:
+        time.sleep(random.uniform(0, float(ctx.input["max_seconds"])))
+    else:
+        time.sleep(float(ctx.input.get("seconds", 0.2)))
     _mark(ctx, "end")
     return {"ok": True}
 
 
 handler("test.limited1", concurrency=1)(_timed_run)
+handler("test.limited2", concurrency=2)(_timed_run)
 handler("test.limited4", concurrency=4)(_timed_run)
+handler("test.per_key", concurrency=1, concurrency_key="input.key")(_timed_run)
 handler("test.per_org", concurrency=1, concurrency_key="org")(_timed_run)
 handler("test.rated", rate_limit=(3, 2.0))(_timed_run)
 handler("test.debounced", dedup_key="item-{item}", debounce=1.0)(_timed_run)
