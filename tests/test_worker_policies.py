@@ -60,19 +60,23 @@ def test_global_concurrency_limits_hold_across_three_workers(processes, tmp_path
     assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("attempts", flat=True)) == {1}
 
 
-def test_a_killed_worker_frees_its_slot_when_the_lease_expires(processes, tmp_path):
+def test_a_killed_worker_frees_its_slot_when_the_rescuer_takes_its_job_back(processes, tmp_path):
     marks = tmp_path / "marks.txt"
     holder = processes.worker(concurrency=1)
-    stuck = services.job_create(type="test.limited1", input={"path": str(marks), "seconds": 60})
+    stuck = services.job_create(type="test.limited1", input={"path": str(marks), "seconds": 4})
     wait_for(lambda: any(e == "start" for e, _, _ in events(marks)), message="the slot holder to start")
+    waiting = services.job_create(type="test.limited1", input={"path": str(marks), "seconds": 0.1})
     holder.kill_group()
     killed_at = time.time()
-    processes.worker(concurrency=1)  # no beat: the lease, not the rescuer, must free the slot
-    waiting = services.job_create(type="test.limited1", input={"path": str(marks), "seconds": 0.1})
-    wait_for(lambda: status_of(waiting) == "completed", timeout=60, message="the next job to get the slot")
+    processes.worker(concurrency=1)
+    time.sleep(2)
+    assert status_of(stuck) == "running" and status_of(waiting) == "queued"  # the slot is still the dead run's
+    processes.beat()  # the rescuer
+    all_final([stuck, waiting], timeout=90)
     started = [at for e, job_id, at in events(marks) if e == "start" and job_id == str(waiting.pk)]
-    assert started and started[0] - killed_at >= 2.0  # not before the 3 s lease could expire
-    assert status_of(stuck) == "running"  # only the rescuer, not running here, may requeue it
+    assert started and started[0] - killed_at >= 2.5  # not before the 3 s heartbeat timeout
+    assert max_overlap([e for e in events(marks) if not (e[0] == "start" and e[2] < killed_at)]) == 1
+    assert list(JobAttempt.objects.filter(job=stuck).values_list("outcome", flat=True)) == ["lost", "completed"]
 
 
 def test_a_limit_per_organization_lets_organizations_run_in_parallel(processes, tmp_path):
