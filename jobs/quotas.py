@@ -14,7 +14,6 @@ large a job's input may be.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from jobs.errors import PayloadTooLarge, QuotaExceeded
+from jobs.errors import QuotaExceeded
 from jobs import selectors
 from jobs.models import Membership, Organization, QuotaLock
 
@@ -104,20 +103,6 @@ def max_payload_bytes(organization: Organization | None) -> int:
     limit = settings.JOBS_MAX_PAYLOAD_BYTES
     own = organization.max_payload_bytes if organization is not None else None
     return min(limit, own) if own else limit
-
-
-def check_payload(value: Any, organization: Organization | None) -> None:
-    """PayloadTooLarge when the input is over the scope's limit. Only the organization's lower
-    limit needs this: `job_create` applies JOBS_MAX_PAYLOAD_BYTES itself."""
-    limit = max_payload_bytes(organization)
-    if limit >= settings.JOBS_MAX_PAYLOAD_BYTES or not isinstance(value, dict):
-        return
-    try:
-        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8"))
-    except (TypeError, ValueError):
-        return  # job_create names the problem
-    if size > limit:
-        raise PayloadTooLarge(size, limit)
 
 
 def quota_status(*, user: Any, organization: Organization | None = None, now: datetime | None = None) -> QuotaStatus:

@@ -32,15 +32,18 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs import dispatch, gates, hot_sql, publishing, recovery, results
+from jobs import dispatch, gates, hot_sql, publishing, recovery, results, validation
 from jobs.errors import (
-    ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, QuotaExceeded,
+    ConveyorError, InvalidJobTransition, JobNotFound, JobValidationError, QuotaExceeded,
     UnknownJobType,
 )
 from jobs.models import Job, JobAttempt, Organization, Project
 from jobs.results import DeliveryResult
 from jobs.selectors import parse_job_id
 from jobs.states import TRANSITIONS, JobStatus
+from jobs.validation import (  # noqa: F401  (validated_input, _holds_nul: imported from here by others)
+    SUBMITTED_DEDUP_KEY_MAX, _holds_nul, _validated_priority, _validated_run_at, validated_dedup_key, validated_input,
+)
 
 logger = logging.getLogger("conveyor.jobs")
 
@@ -91,56 +94,6 @@ def _owned(job: Job) -> Q:
 # --- create ---------------------------------------------------------------------------------
 
 
-def validated_input(value: Any) -> dict[str, Any]:
-    """A job's input as it will be stored: a JSON object within the size limit that jsonb can
-    hold; JobValidationError (or PayloadTooLarge) naming what is wrong otherwise."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise JobValidationError("input", f"must be a JSON object, got {type(value).__name__}")
-    try:
-        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise JobValidationError("input", f"is not JSON-serializable: {exc}") from None
-    size = len(encoded.encode("utf-8"))
-    if size > settings.JOBS_MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge(size, settings.JOBS_MAX_PAYLOAD_BYTES)
-    if "\\u0000" in encoded and _holds_nul(value):
-        # PostgreSQL's jsonb cannot store U+0000: refuse it here rather than fail at INSERT
-        raise JobValidationError("input", "must not contain the NUL character (\\u0000)")
-    return value
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
-
-
-def _validated_priority(priority: Any, default: int) -> int:
-    if priority is None:
-        return default
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
-        raise JobValidationError("priority", f"must be an integer from 1 (most urgent) to 10, got {priority!r}")
-    return priority
-
-
-def _validated_run_at(run_at: datetime | None, delay: float | None, now: datetime) -> datetime | None:
-    if run_at is not None and delay is not None:
-        raise JobValidationError("runAt", "give either a run time or a delay, not both")
-    if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
-            raise JobValidationError("delay", f"must be a finite number of seconds >= 0, got {delay!r}")
-        return now + timedelta(seconds=delay)
-    if run_at is not None and timezone.is_naive(run_at):
-        raise JobValidationError("runAt", "must carry a time zone")
-    return run_at
-
-
 def job_create(
     *,
     type: str,
@@ -177,8 +130,7 @@ def job_create(
             dedup_key = spec.format_dedup_key(payload)
         except KeyError as missing:
             raise JobValidationError(f"input.{missing.args[0]}", f"is required to build the dedup key {spec.dedup_key!r}") from None
-    if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= 255):
-        raise JobValidationError("dedupKey", "must be a string of 1 to 255 characters")
+    dedup_key = validated_dedup_key(dedup_key)
     if project is not None:
         if organization is None:
             organization = project.organization
@@ -298,11 +250,14 @@ def jobs_create_bulk(
         raise JobValidationError("inputs", "must be a non-empty list of JSON objects")
     payloads = []
     for index, value in enumerate(inputs):
+        if index and value is inputs[index - 1]:
+            payloads.append(payloads[-1])  # one input given for many jobs (`[payload] * n`): checked once
+            continue
         try:
             payload = validated_input(value)
             check_input_schema(spec, payload)
         except JobValidationError as exc:
-            raise JobValidationError(f"inputs[{index}].{exc.field}", str(exc).split(": ", 1)[-1]) from None
+            raise JobValidationError(f"inputs[{index}].{exc.field}", exc.detail) from None
         payloads.append(payload)
     job_priority = _validated_priority(priority, spec.priority)
     if project is not None and organization is None:
@@ -579,10 +534,14 @@ def job_complete(*, job: Job, result: Any, task_result: DeliveryResult | None = 
     delivery's `task_result` and the `summary` it returns, so is Celery's result row. True
     when that row was written here (the result backend then skips it).
     """
-    try:
-        json.dumps(result, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        job_fail(job=job, error=f"the handler's result is not JSON-serializable: {exc}", retry=False)
+    problem = validation.result_problem(result)
+    if problem is None:
+        try:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            problem = f"is not JSON-serializable: {exc}"
+    if problem is not None:
+        job_fail(job=job, error=f"the handler's result cannot be stored: {problem}", retry=False)
         return False
     now = timezone.now()
     duration = (now - (job.started_at or now)).total_seconds()
@@ -781,10 +740,6 @@ def job_retry(*, job_id: Any) -> Job:
     return Job.objects.get(pk=job_id)
 
 
-# room left in the 255 characters of Job.dedup_key for job_submit's scope prefix
-SUBMITTED_DEDUP_KEY_MAX = 200
-
-
 def job_submit(
     *,
     user: Any,
@@ -813,11 +768,14 @@ def job_submit(
     if project is not None and organization is None:
         organization = project.organization
     if dedup_key is not None:
-        if not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= SUBMITTED_DEDUP_KEY_MAX:
-            raise JobValidationError("dedupKey", f"must be a string of 1 to {SUBMITTED_DEDUP_KEY_MAX} characters")
+        dedup_key = validated_dedup_key(dedup_key, max_length=SUBMITTED_DEDUP_KEY_MAX)
         owner = f"org-{organization.pk}" if organization is not None else f"user-{user.pk}"
         dedup_key = f"{owner}:{dedup_key}"
-    quotas.check_payload(input, organization)
+    scope_limit = quotas.max_payload_bytes(organization)
+    if scope_limit < settings.JOBS_MAX_PAYLOAD_BYTES and isinstance(input, dict):
+        # the organization's lower limit (a second walk, for those organizations only);
+        # job_create applies the platform's
+        validated_input(input, max_bytes=scope_limit)
     create = dict(type=type, input=input, created_by=user, organization=organization, project=project,
                   priority=priority, run_at=run_at, delay=delay, dedup_key=dedup_key)
     if quotas.is_exempt(user):
@@ -843,12 +801,14 @@ def jobs_submit_bulk(
 
     if project is not None and organization is None:
         organization = project.organization
-    if isinstance(inputs, list):
+    scope_limit = quotas.max_payload_bytes(organization)
+    if isinstance(inputs, list) and scope_limit < settings.JOBS_MAX_PAYLOAD_BYTES:
         for index, value in enumerate(inputs):
             try:
-                quotas.check_payload(value, organization)
-            except PayloadTooLarge as exc:
-                raise JobValidationError(f"inputs[{index}]", str(exc).split(": ", 1)[-1]) from None
+                if isinstance(value, dict):
+                    validated_input(value, max_bytes=scope_limit)  # the organization's lower limit
+            except JobValidationError as exc:
+                raise JobValidationError(f"inputs[{index}]{exc.field[len('input'):]}", exc.detail) from None
     create = dict(type=type, inputs=inputs, created_by=user, organization=organization, project=project,
                   priority=priority)
     if quotas.is_exempt(user):

@@ -149,6 +149,27 @@ def test_a_result_that_is_not_json_fails_the_job():
     assert job.status == "failed" and "not JSON-serializable" in job.error
 
 
+@pytest.mark.parametrize("result, says", [
+    ({"note": "a\x00b"}, "result.note must not contain the NUL character"),
+    (["\ud800"], "result[0] must not contain the lone surrogate U+D800"),
+])
+def test_a_result_the_database_cannot_store_fails_the_job_saying_where(result, says):
+    job = claim(make_job())
+    services.job_complete(job=job, result=result)
+    job.refresh_from_db()
+    assert job.status == "failed" and says in job.error and job.result is None
+
+
+def test_a_result_nested_too_deep_fails_the_job():
+    deep: list = []
+    for _ in range(2000):
+        deep = [deep]
+    job = claim(make_job())
+    services.job_complete(job=job, result=deep)
+    job.refresh_from_db()
+    assert job.status == "failed" and "nested more than" in job.error
+
+
 def test_failure_with_attempts_left_requeues_with_backoff_and_a_new_token(django_capture_on_commit_callbacks):
     job = claim(make_job(type="demo.flaky"))
     with django_capture_on_commit_callbacks() as callbacks:

@@ -17,6 +17,7 @@ the service's `delay`), `currentStatus` for a 409, and `retryAfter` for a 429.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -55,8 +56,26 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django's 500 handling
-    response.data = _reshaped(exc, response.data)
+    response.data = _encodable(_reshaped(exc, response.data))
     return response
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(data: Any) -> Any:
+    """The answer with every lone surrogate written as its escape (\\ud800): DRF's messages
+    echo what a client sent ('"\\ud800" is not one of ...'), and the renderer's UTF-8 cannot
+    encode a surrogate, which turned a 400 into a 500. An error body is small and shallow."""
+    if isinstance(data, str):
+        if data.isascii() or _SURROGATE.search(data) is None:
+            return data
+        return data.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(data, dict):
+        return {_encodable(key): _encodable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_encodable(item) for item in data]
+    return data
 
 
 def platform_error_response(exc: ConveyorError) -> Response:

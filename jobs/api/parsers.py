@@ -14,12 +14,16 @@ smaller limit, JOBS_API_MAX_BODY_BYTES (a full payload plus its envelope), and a
 from __future__ import annotations
 
 import io
+import json
+import re
 from typing import Any
 
 from django.conf import settings
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
+
+from jobs.validation import MAX_INPUT_DEPTH, shown
 
 
 class RequestBodyTooLarge(APIException):
@@ -50,8 +54,58 @@ class LimitedJSONParser(JSONParser):
         try:
             return super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError:
-            # a megabyte of "[[[[..." would otherwise end as a 500
-            raise ParseError("JSON parse error - nested too deeply") from None
+            # a megabyte of "[[[[..." would otherwise end as a 500; 400 naming where it was
+            field = _too_deep_at(body.decode("utf-8", "replace"))
+            if field is None:
+                raise ParseError("JSON parse error - nested too deeply") from None
+            raise ValidationError({field: [f"is nested more than {MAX_INPUT_DEPTH} levels deep"]}) from None
+
+
+# a JSON string (escapes included) or one structural character; whitespace and scalars skipped
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+
+
+def _too_deep_at(text: str) -> str | None:
+    """The body's field (`input`, `inputs[2]`) holding the first place nested deeper than any
+    input may be, or None. Run only once json gave up, so speed matters little; it stops at
+    that first place, with no recursion."""
+    open_: list[list[Any]] = []  # per open container: its bracket and its current key or index
+    expect_key = False
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "{[":
+            open_.append([token, None if token == "{" else 0])
+            expect_key = token == "{"
+            # the body and, for a bulk body, its list come above the input's own levels
+            if len(open_) > MAX_INPUT_DEPTH + 2:
+                return _field_name(open_)
+        elif token in "}]":
+            if open_:
+                open_.pop()
+            expect_key = False
+        elif token == ",":
+            if open_ and open_[-1][0] == "[":
+                open_[-1][1] += 1
+            else:
+                expect_key = True
+        elif token == ":":
+            expect_key = False
+        elif expect_key and open_:
+            try:
+                open_[-1][1] = json.loads(token)
+            except ValueError:
+                open_[-1][1] = token[1:-1]
+    return None
+
+
+def _field_name(open_: list[list[Any]]) -> str | None:
+    key = open_[0][1] if open_[0][0] == "{" else None
+    if not isinstance(key, str):
+        return None
+    name = key if key.isprintable() and len(key) <= 100 else shown(key)
+    if len(open_) > 2 and open_[1][0] == "[":
+        name += f"[{open_[1][1]}]"
+    return name
 
 
 def _content_length(request: Any) -> int | None:

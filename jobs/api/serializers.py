@@ -8,22 +8,18 @@ test keeps the two in step.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from rest_framework import serializers
 
-from jobs.services import SUBMITTED_DEDUP_KEY_MAX
 from jobs.states import STATUS_ALIASES, JobStatus, parse_status
+from jobs.validation import MAX_DELAY, MAX_DELAY_SECONDS, MAX_INPUT_DEPTH, SUBMITTED_DEDUP_KEY_MAX, shown
 
 # Database ids are 64-bit: a larger number can match nothing, and must not reach the database.
 MAX_ID = 2**63 - 1
 MAX_OFFSET = 10**9
 API_MAX_LIMIT = 100
-# How far ahead a job may be scheduled (runAt / delaySeconds).
-MAX_DELAY = timedelta(days=366)
 
 ORDER_BY_CHOICES: dict[str, str] = {
     "created_at": "created_at",
@@ -112,10 +108,21 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data.keys()) - set(self.fields))
             if unknown:
                 known = ", ".join(self.fields)
+                # the key as repr() escapes it: a raw NUL or surrogate would break the JSON answer
+                name = unknown[0] if unknown[0].isprintable() else shown(unknown[0])
                 raise serializers.ValidationError(
-                    {unknown[0]: [f"unknown field {unknown[0]!r}; the fields are: {known}"]}
+                    {name: [f"unknown field {shown(unknown[0])}; the fields are: {known}"]}
                 )
         return super().to_internal_value(data)
+
+
+class PayloadField(serializers.JSONField):
+    """A job's input as the JSON parser gave it. DRF's JSONField encodes it again, recursively,
+    before anything bounds its depth (a deep body was a 500); the job services check it once,
+    depth first (`jobs.validation`), as on every other path."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
 
 
 # --- query strings ---------------------------------------------------------------------------
@@ -194,30 +201,28 @@ class OrgJobListQuerySerializer(JobListQuerySerializer):
 
 class JobCreateSerializer(StrictSerializer):
     type = serializers.CharField(max_length=100, help_text="A registered job type (see /api/job-types).")
-    input = serializers.JSONField(required=False, allow_null=True,
-                                  help_text="The job's payload: a JSON object (at most JOBS_MAX_PAYLOAD_BYTES).")
+    input = PayloadField(required=False, allow_null=True,
+                         help_text="The job's payload: a JSON object of at most JOBS_MAX_PAYLOAD_BYTES (as compact "
+                                   f"JSON) and {MAX_INPUT_DEPTH} levels of nesting, without NUL (U+0000) or lone "
+                                   "surrogates (U+D800-U+DFFF).")
     priority = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10,
                                         help_text="1 (most urgent) to 10; default: the type's.")
     projectId = _id_field(required=False, allow_null=True)
     orgId = _id_field(required=False, allow_null=True)
+    # the bounds of runAt and delaySeconds are the job services' (jobs.validation.MAX_DELAY)
     runAt = serializers.DateTimeField(required=False, allow_null=True,
-                                      help_text="Do not start before this time (at most a year ahead).")
-    delaySeconds = serializers.FloatField(required=False, allow_null=True, min_value=0,
-                                          max_value=MAX_DELAY.total_seconds(),
-                                          help_text="Do not start before this many seconds from now.")
+                                      help_text=f"Do not start before this time (at most {MAX_DELAY.days} days ahead).")
+    delaySeconds = serializers.FloatField(required=False, allow_null=True,
+                                          help_text="Do not start before this many seconds from now "
+                                                    f"(0 to {MAX_DELAY_SECONDS:.0f}, {MAX_DELAY.days} days).")
     dedupKey = serializers.CharField(required=False, allow_null=True, max_length=SUBMITTED_DEDUP_KEY_MAX,
                                      help_text="At most one queued job holds a given key (yours, or your "
                                      "organization's); a second request with it answers 200 with that job.")
 
-    def validate_runAt(self, value: Any) -> Any:
-        if value is not None and value > timezone.now() + MAX_DELAY:
-            raise serializers.ValidationError(f"must be at most {MAX_DELAY.days} days ahead")
-        return value
-
 
 class JobBulkCreateSerializer(StrictSerializer):
     type = serializers.CharField(max_length=100, help_text="A registered job type (see /api/job-types).")
-    inputs = serializers.ListField(child=serializers.JSONField(), min_length=1,
+    inputs = serializers.ListField(child=PayloadField(), min_length=1,
                                    help_text="One JSON object per job (at most JOBS_API_BULK_MAX).")
     priority = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10,
                                         help_text="1 (most urgent) to 10; default: the type's.")

@@ -2,24 +2,31 @@
 
 Every check a user can fail happens before anything is written, and each one ends in a
 CommandError that names the option and the bad value; `jobs.services.job_create` owns the
-rules (type, payload size, priority, delay), this command only translates its errors.
+rules (type, payload size and depth, storable text, priority, delay), this command only
+reads the input and translates its errors.
+
+The input comes from `--input JSON`, from standard input (`--input -`), or from a file
+(`--input-file PATH`): one command-line argument holds at most 128 KiB on Linux, less than
+the 1 MB a job's input may be.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 import time
-from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
-from django.utils import timezone
 
 from jobs import presenters, selectors, services
 from jobs.errors import ConveyorError, JobValidationError
 from jobs.models import Job
 from jobs.states import FINAL_STATUSES, JobStatus
+from jobs.validation import MAX_INPUT_DEPTH
 
 # job_create names fields as the API does; a shell user knows them as options
 _OPTION_FOR_FIELD = {
@@ -34,6 +41,9 @@ _OPTION_FOR_FIELD = {
 _JSON_TYPE_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
 POLL_INTERVAL = 0.2
 DEFAULT_WAIT_TIMEOUT = 60.0
+# What counts against JOBS_MAX_PAYLOAD_BYTES is the input as compact JSON; a file or stdin
+# may be indented, so up to this many times that is read before it is refused unparsed.
+READ_FACTOR = 16
 
 
 class Command(BaseCommand):
@@ -43,13 +53,23 @@ class Command(BaseCommand):
         "non-zero unless it completed."
     )
 
+    # call_command(..., stdin=StringIO(...)) stands for the standard input of `--input -`
+    stealth_options = ("stdin",)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("type", metavar="TYPE", help="The job type, as registered with @handler (e.g. demo.sleep).")
-        parser.add_argument(
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument(
             "--input",
-            default="{}",
             metavar="JSON",
-            help='The job\'s input: a JSON object such as \'{"seconds": 2}\'. Default: {}.',
+            help='The job\'s input: a JSON object such as \'{"seconds": 2}\', or - to read it from standard '
+            "input. Default: {}.",
+        )
+        source.add_argument(
+            "--input-file",
+            metavar="PATH",
+            help="Read the job's input from this file (UTF-8 JSON; - for standard input). For inputs over the "
+            "128 KiB one command-line argument can hold.",
         )
         parser.add_argument(
             "--priority", type=int, metavar="N", help="1 (most urgent) to 10 (least). Default: the type's priority."
@@ -93,7 +113,7 @@ class Command(BaseCommand):
         try:
             job = services.job_create(**create_kwargs)
         except JobValidationError as exc:
-            raise CommandError(presenters.option_error(exc, _OPTION_FOR_FIELD)) from None
+            raise CommandError(option_error(exc, options)) from None
         deduplicated = bool(getattr(job, "deduplicated", False))
         if options["wait"]:
             job = self.wait_for_final(job, timeout=options["timeout"] or DEFAULT_WAIT_TIMEOUT)
@@ -118,7 +138,7 @@ class Command(BaseCommand):
                 project=kwargs.get("project"),
             )
         except JobValidationError as exc:
-            raise CommandError(presenters.option_error(exc, _OPTION_FOR_FIELD)) from None
+            raise CommandError(option_error(exc, options)) from None
         elapsed = time.perf_counter() - started
         if options["json"]:
             self.stdout.write(json.dumps({"created": len(jobs), "seconds": round(elapsed, 3),
@@ -142,9 +162,10 @@ class Command(BaseCommand):
         if options["wait"] and connection.in_atomic_block:
             # the job is published on commit: inside a transaction no worker could ever see it
             raise CommandError("--wait cannot be used inside a database transaction: the job is published on commit")
+        option, raw = read_input(options)
         kwargs: dict[str, Any] = {
             "type": options["type"],
-            "input": parse_input(options["input"]),
+            "input": parse_input(raw, option=option),
             "priority": options["priority"],
             "delay": parse_delay(options["delay"]),
             "dedup_key": options["dedup_key"],
@@ -199,22 +220,85 @@ class Command(BaseCommand):
             self.stdout.write(f"  {line}")
 
 
-def parse_input(raw: str) -> dict[str, Any]:
-    """--input as a dict; CommandError saying where the JSON broke, or what it was instead."""
+def option_error(exc: JobValidationError, options: dict[str, Any]) -> str:
+    """A service's validation error re-worded with the option the user typed (the input's
+    own option: --input or --input-file)."""
+    names = {**_OPTION_FOR_FIELD, "input": input_option(options)}
+    item = re.match(r"inputs\[\d+\]\.", exc.field)
+    if item is not None:  # --count gives every job the same input: which job's is beside the point
+        exc = JobValidationError(exc.field[item.end():], exc.detail)
+    return presenters.option_error(exc, names)
+
+
+def input_option(options: dict[str, Any]) -> str:
+    return "--input-file" if options.get("input_file") is not None else "--input"
+
+
+def read_input(options: dict[str, Any]) -> tuple[str, str]:
+    """(the option that gave the input, its JSON text): --input's text, standard input for
+    `--input -` or `--input-file -`, else the file's text; CommandError when it cannot be read."""
+    option = input_option(options)
+    path = options.get("input_file")
+    if path is None and options.get("input") != "-":
+        return option, "{}" if options.get("input") is None else options["input"]
+    limit = settings.JOBS_MAX_PAYLOAD_BYTES * READ_FACTOR
+    if path is None or path == "-":
+        stream = options.get("stdin") or sys.stdin
+        source = "standard input"
+        try:
+            data = getattr(stream, "buffer", stream).read(limit + 1)
+        except OSError as exc:
+            raise CommandError(f"{option}: cannot read standard input: {exc.strerror or exc}") from None
+    else:
+        source = repr(path)
+        try:
+            with open(path, "rb") as file:
+                data = file.read(limit + 1)
+        except FileNotFoundError:
+            raise CommandError(f"{option}: no such file {path!r}") from None
+        except IsADirectoryError:
+            raise CommandError(f"{option}: {path!r} is a directory, not a file") from None
+        except PermissionError:
+            raise CommandError(f"{option}: cannot read {path!r}: permission denied") from None
+        except OSError as exc:
+            raise CommandError(f"{option}: cannot read {path!r}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise CommandError(
+            f"{option}: {source} holds more than {limit} bytes; a job's input is at most "
+            f"{settings.JOBS_MAX_PAYLOAD_BYTES} bytes as compact JSON (JOBS_MAX_PAYLOAD_BYTES)"
+        )
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")  # a byte-order mark, as some editors write, is no error
+        except UnicodeDecodeError as exc:
+            raise CommandError(
+                f"{option}: {source} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                f"({exc.reason})"
+            ) from None
+    if not data.strip():
+        raise CommandError(f'{option}: {source} is empty; give a JSON object such as \'{{"seconds": 1}}\'')
+    return option, data
+
+
+def parse_input(raw: str, option: str = "--input") -> dict[str, Any]:
+    """The input as a dict; CommandError saying where the JSON broke, or what it was instead."""
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         start = max(0, exc.pos - 15)
         near = raw[start : exc.pos + 15]
         raise CommandError(
-            f"--input is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            f"{option} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
             f"(character {exc.pos + 1}), near {near!r}"
         ) from None
     except ValueError as exc:
-        raise CommandError(f"--input is not valid JSON: {exc}") from None
+        raise CommandError(f"{option} is not valid JSON: {exc}") from None
+    except RecursionError:
+        # json recurses once per level: it gave up far beyond the depth a job's input may have
+        raise CommandError(f"{option}: is nested more than {MAX_INPUT_DEPTH} levels deep") from None
     if not isinstance(value, dict):
         kind = "null" if value is None else _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-        raise CommandError(f'--input must be a JSON object such as \'{{"seconds": 1}}\', got {kind}')
+        raise CommandError(f'{option} must be a JSON object such as \'{{"seconds": 1}}\', got {kind}')
     return value
 
 
@@ -224,12 +308,8 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_delay(delay: float | None) -> float | None:
-    if delay is None:
-        return None
-    if not math.isfinite(delay) or delay < 0:
+    """--delay as given, once it is a number of seconds >= 0; how far ahead it may go is
+    job_create's rule (jobs.validation.MAX_DELAY), as for every other path."""
+    if delay is not None and (not math.isfinite(delay) or delay < 0):
         raise CommandError(f"--delay: must be a number of seconds >= 0, got {delay}")
-    try:
-        timezone.now() + timedelta(seconds=delay)
-    except OverflowError:
-        raise CommandError(f"--delay: {delay:g} seconds is beyond any date this system can store") from None
     return delay
