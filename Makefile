@@ -20,13 +20,14 @@ CONCURRENCY ?= 2
 POOL ?= prefork
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test bench worker workers-seed003
+.PHONY: help venv run test bench soak worker workers-seed003
 
 help:
 	@echo "make run    start web, worker, beat and Flower (Ctrl-C stops all)"
 	@echo "make test   run the test suite (PYTEST_ARGS=... passes arguments to pytest)"
 	@echo "make venv   create $(VENV) and install requirements.txt"
 	@echo "make bench  the benchmark against DATABASE_URL/REDIS_URL (BENCH_ARGS=--embedded for the defaults)"
+	@echo "make soak   faults under load on a PostgreSQL and Redis of its own (SOAK_ARGS=--small for the CI size)"
 	@echo "make worker QUEUE=attachments CONCURRENCY=1   a worker for some queues"
 	@echo "make workers-seed003   the worked example: one worker per queue of the dossier pipeline"
 
@@ -53,6 +54,9 @@ test: venv
 
 bench: venv
 	"$(VENV_PYTHON)" -m bench $(BENCH_ARGS)
+
+soak: venv
+	"$(VENV_PYTHON)" -m soak $(SOAK_ARGS)
 
 # A worker for the queues in QUEUE with CONCURRENCY processes; start as many as you need, on
 # any host that reaches the same database and Redis.
