@@ -605,13 +605,14 @@ def _requeue(job: Job, *, run_at: datetime | None, outcome: str, attempt_error: 
     now = timezone.now()
     token = uuid.uuid4()
     dispatched_at, countdown = publishing.dispatch_plan(run_at, now) if job.gate is None else (None, None)
-    gates.schedule_on_commit(job.gate, run_at)
-    _end_execution(
-        job, target=JobStatus.QUEUED, outcome=outcome, attempt_error=attempt_error,
-        attempt_traceback=attempt_traceback, publish=(token, countdown) if dispatched_at is not None else None,
-        token=token, run_at=run_at, dispatched_at=dispatched_at, queued_at=now,
-        expires_at=_expiry(spec, run_at or now) if spec is not None else None, **changes,
-    )
+    with transaction.atomic():  # the timer goes out with the commit, not before it
+        gates.schedule_on_commit(job.gate, run_at)
+        _end_execution(
+            job, target=JobStatus.QUEUED, outcome=outcome, attempt_error=attempt_error,
+            attempt_traceback=attempt_traceback, publish=(token, countdown) if dispatched_at is not None else None,
+            token=token, run_at=run_at, dispatched_at=dispatched_at, queued_at=now,
+            expires_at=_expiry(spec, run_at or now) if spec is not None else None, **changes,
+        )
 
 
 def job_fail(
