@@ -5,6 +5,10 @@ import os
 
 from celery import Celery
 
+from config import kombu_redis
+
+kombu_redis.install()
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("conveyor")

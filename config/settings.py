@@ -73,6 +73,10 @@ TEMPLATES = [
 # --- database ---------------------------------------------------------------------------
 DATABASE_URL = env.database_url()
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # a server that does not answer (rather than refusing) must not hang a reconnect for the
+    # OS's TCP timeout: workers retry with their own backoff while the database is away
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite locks the whole file for writes: WAL lets readers run beside the writer, and
     # IMMEDIATE transactions take the write lock up front instead of failing on upgrade.
@@ -132,9 +136,15 @@ CELERY_TASK_SEND_SENT_EVENT = env.env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
-# A worker that lost Redis must not keep running tasks whose messages Redis will hand out
-# again; the Job row (heartbeat + rescuer) decides what runs next.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A worker that lost Redis keeps running its handlers. Cancelling them (True) killed every
+# running handler on a broker blip, and each such job ran again only after the heartbeat
+# timeout; its message cannot come back before the visibility timeout (an hour), and if it
+# does, the job's claim token makes that late delivery claim nothing. The outcome goes to the
+# database, not to Redis, so a handler that ran through a Redis restart records it as usual.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Reconnect to Redis for as long as it takes (Celery's default gives up after 100 tries, about
+# 45 minutes, and the worker exits; under `make run` that stops the whole stack).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     # Job priority 1 (most urgent) .. 10 maps onto broker priority 0 .. 9.

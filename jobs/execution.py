@@ -25,12 +25,12 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 
 from handlers.context import JobContext
 from handlers.errors import JobCancelled, JobInterrupted, PermanentError, RetryableError
 from handlers.registry import HandlerSpec, get_handler
-from jobs import gates, marks, services
+from jobs import gates, marks, outage, services
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job
 from jobs.results import DeliveryResult
@@ -61,18 +61,21 @@ class _Channel:
 
     def write_progress(self, percent: int, message: str) -> bool:
         try:
-            return services.job_heartbeat(job=self.job, progress=percent, message=message).cancel_requested
-        except (OperationalError, InterfaceError) as exc:
-            logger.warning("job %s: progress not stored, database unavailable (%s)", self.job.pk, exc)
-            connection.close()
+            live = services.job_heartbeat(job=self.job, progress=percent, message=message)
+        except outage.DATABASE_ERRORS as exc:  # one line per outage, not one per write
+            outage.unavailable(self.job.pk, "to store its progress", exc)
             return False
+        outage.reachable(self.job.pk)
+        return live.cancel_requested
 
     def cancel_requested(self) -> bool:
         try:
-            return services.job_cancel_requested(job=self.job)
-        except (OperationalError, InterfaceError):
-            connection.close()
+            requested = services.job_cancel_requested(job=self.job)
+        except outage.DATABASE_ERRORS as exc:
+            outage.unavailable(self.job.pk, "to check for a cancel", exc)
             return False
+        outage.reachable(self.job.pk)
+        return requested
 
 
 class _Watched:
@@ -80,7 +83,6 @@ class _Watched:
         self.job = job
         self.ctx = ctx
         self.cancel_seen_at: float | None = None
-        self.database_down = False
 
 
 class Heartbeat(threading.Thread):
@@ -139,20 +141,14 @@ class Heartbeat(threading.Thread):
         job = watched.job
         try:
             live = services.job_heartbeat(job=job)
-        except (OperationalError, InterfaceError) as exc:
-            if not watched.database_down:  # one line per outage, not one per beat
-                logger.warning("job %s: heartbeat waits for the database (%s); the handler goes on",
-                               job.pk, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-                watched.database_down = True
-            connection.close()
+        except outage.DATABASE_ERRORS as exc:  # one line per job and outage, shared with its other writes
+            outage.unavailable(job.pk, "to write its heartbeat (the handler goes on)", exc)
             return
         except Exception:
             logger.exception("job %s: heartbeat failed; will try again", job.pk)
             connection.close()
             return
-        if watched.database_down:
-            logger.info("job %s: heartbeat written again, the database is back", job.pk)
-            watched.database_down = False
+        outage.reachable(job.pk)
         if not live.owned:
             # The rescuer gave the job to another execution (this one missed heartbeats for
             # JOBS_HEARTBEAT_TIMEOUT): stop the handler, so that the two overlap as little as
@@ -309,21 +305,18 @@ def _summary(job: Job, outcome: str) -> dict[str, Any]:
     return {"job": str(job.pk), "outcome": outcome, "attempt": job.attempts}
 
 
-# How long an outcome waits for the database to come back before the execution gives up
-# (and the rescuer, later, puts the job back to queued).
-_RECORD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+# How long an outcome waits for the database (probing it with a backoff capped at 2 s, see
+# jobs.outage) before the execution gives up: the handler's work is done, and giving up
+# means it runs again (the rescuer puts the job back to queued once the database is back),
+# so the wait is long, longer than a failover or a restart; it stays well under the
+# broker's visibility timeout (an hour), past which Redis would hand the message out again.
+_RECORD_WAIT_LIMIT = 300.0
 
 
 def _with_database_retries(record: Callable[[], Any], job: Job) -> Any:
-    for delay in _RECORD_RETRY_DELAYS:
-        try:
-            return record()
-        except (OperationalError, InterfaceError) as exc:
-            logger.warning("job %s: database unavailable while recording the outcome (%s); retrying in %.1fs",
-                           job.pk, exc, delay)
-            connection.close()
-            time.sleep(delay)
-    return record()
+    """`record()` once the database answers: one warning when the job begins to wait, one
+    line when it proceeds; outage.OutcomeNotRecorded after _RECORD_WAIT_LIMIT seconds."""
+    return outage.record_when_reachable(record, job.pk, limit=_RECORD_WAIT_LIMIT)
 
 
 def _describe(exc: BaseException) -> str:

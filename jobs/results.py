@@ -7,18 +7,26 @@ transaction of their own: four round trips for every task. One INSERT ... ON CON
 On PostgreSQL a completed job's result row goes one step further: `jobs.services.job_complete`
 writes it in the completion's own statement (`upsert_sql`), and the backend, told so by the
 delivery's request, has nothing left to store.
+
+The database unreachable, a result row is not stored and nothing is raised: Celery's result
+rows are bookkeeping (the Job row is the truth), and an error raised from the backend inside
+Celery's tracer escapes the pool, which makes a solo worker exit ("Unrecoverable error").
 """
 from __future__ import annotations
 
+import logging
+import threading
 from functools import lru_cache
 from typing import Any
 
 from celery import states
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 from django_celery_results.backends.database import DatabaseBackend
 from django_celery_results.models import TaskResult
+
+logger = logging.getLogger("conveyor.worker")
 
 _UPDATED = ["status", "result", "traceback", "meta", "content_encoding", "content_type", "periodic_task_name",
             "task_name", "task_args", "task_kwargs", "worker", "date_done"]
@@ -51,14 +59,55 @@ class ResultBackend(DatabaseBackend):
         if status == states.SUCCESS and getattr(request, STORED_WITH_JOB, False):
             return result
         row, update = self.result_row(task_id, result, status, traceback, request)
-        # bulk_create would wrap the statement in BEGIN/COMMIT; _insert (what bulk_create calls
-        # for each batch) sends it alone, and autocommit commits it
-        TaskResult.objects.db_manager(using or "default")._insert(
-            [row], fields=_columns(), on_conflict=OnConflict.UPDATE,
-            update_fields=[TaskResult._meta.get_field(name) for name in update],
-            unique_fields=[TaskResult._meta.get_field("task_id")],
-        )
+        alias = using or "default"
+        try:
+            # bulk_create would wrap the statement in BEGIN/COMMIT; _insert (what bulk_create
+            # calls for each batch) sends it alone, and autocommit commits it
+            TaskResult.objects.db_manager(alias)._insert(
+                [row], fields=_columns(), on_conflict=OnConflict.UPDATE,
+                update_fields=[TaskResult._meta.get_field(name) for name in update],
+                unique_fields=[TaskResult._meta.get_field("task_id")],
+            )
+        except (OperationalError, InterfaceError) as exc:
+            _not_stored(alias, task_id, status, exc)
+        else:
+            _stored_again()
         return row.result
+
+
+_outage_lock = threading.Lock()
+_outage_skipped = 0  # result rows not stored in this process since the database went away
+_in_outage = False
+
+
+def _not_stored(alias: str, task_id: str, status: str, exc: BaseException) -> None:
+    """One warning per outage and process, then debug lines; the next write reconnects."""
+    global _in_outage, _outage_skipped
+    conn = connections[alias]
+    try:
+        if not conn.in_atomic_block:  # inside one, the block's owner deals with the connection
+            conn.close()
+    except DatabaseError:  # a connection that is already gone may complain while closing
+        logger.debug("closing a broken database connection failed", exc_info=True)
+    with _outage_lock:
+        first, _in_outage = not _in_outage, True
+        _outage_skipped += 1
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    if first:
+        logger.warning("Celery result rows are not stored while the database is unreachable "
+                       "(task %s %s: %s); the jobs' own rows are what counts", task_id, status, first_line)
+    else:
+        logger.debug("Celery result of task %s (%s) not stored: %s", task_id, status, first_line)
+
+
+def _stored_again() -> None:
+    global _in_outage, _outage_skipped
+    if not _in_outage:  # the common case, without the lock
+        return
+    with _outage_lock:
+        skipped, _in_outage, _outage_skipped = _outage_skipped, False, 0
+    if skipped:
+        logger.info("Celery result rows are stored again (%s skipped while the database was unreachable)", skipped)
 
 
 def _columns() -> list[Any]:
