@@ -3,7 +3,8 @@
 1. Prepare a database of the bench's own (`conveyor_bench` on the configured PostgreSQL, or
    SQLite in a temporary folder with --embedded) and a Redis database of its own.
 2. For each repetition: bare Celery and tracked jobs, each enqueued one by one and drained by
-   the same worker settings (prefork, 2 processes; and two solo workers); bulk enqueue;
+   the same worker settings (prefork, 2 processes; and two solo workers), then a backlog of a
+   concurrency-limited type drained by those settings (bench/limited.py); bulk enqueue;
    latency on idle workers; CPU of producer, workers, Redis and PostgreSQL.
 3. The API and admin at 100,000 and 1,000,000 rows (unless --skip-api).
 4. One table on stdout, medians with min and max, and the same as JSON in bench/results/.
@@ -26,9 +27,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench import limited
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = BASE_DIR / "bench" / "results"
@@ -57,6 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "(default 14); it is flushed between runs.")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="Where the JSON report goes "
                         "(default bench/results/).")
+    limited.add_arguments(parser)
     args = parser.parse_args(argv)
     unknown = set(args.workers.split(",")) - WORKER_SETTINGS.keys() if args.workers else set()
     if unknown:
@@ -99,6 +104,7 @@ def prepare_environment(args: argparse.Namespace, scratch: Path) -> tuple[dict[s
         "BENCH_BROKER_URL": env["REDIS_URL"],
         "PYTHONPATH": str(BASE_DIR),
         "DEBUG": "0",
+        **limited.environment(args),
     })
     return env, embedded_redis
 
@@ -208,17 +214,19 @@ class Workers:
         return self
 
     def consume(self) -> None:
-        """Start consuming the queue: workers start idle so that their start-up is not measured."""
+        """Start consuming the queue (or the comma-separated queues): workers start idle so that
+        their start-up is not measured."""
         import socket
 
         from config.celery import app as control_app
 
         host = socket.gethostname()
         control_app.conf.broker_url = self.env["REDIS_URL"]
-        replies = control_app.control.add_consumer(self.queue, destination=[f"{n}@{host}" for n in self.names],
-                                                   reply=True, timeout=5)
-        if len(replies) != len(self.names):
-            raise RuntimeError(f"only {len(replies)} of {len(self.names)} workers took the queue: {replies}")
+        for queue in self.queue.split(","):
+            replies = control_app.control.add_consumer(queue, destination=[f"{n}@{host}" for n in self.names],
+                                                       reply=True, timeout=5)
+            if len(replies) != len(self.names):
+                raise RuntimeError(f"only {len(replies)} of {len(self.names)} workers took {queue}: {replies}")
         # consuming two queues would make each BRPOP wait on the idle one too
         control_app.control.cancel_consumer("bench-idle", destination=[f"{n}@{host}" for n in self.names],
                                             reply=True, timeout=5)
@@ -472,6 +480,7 @@ def print_table(report: dict[str, Any]) -> None:
         for part in ("producer", "workers", "redis", "postgres"):
             key = f"cpu_{part}_per_1000"
             add(f"CPU s per 1000 jobs, {part} ({label})", c[key], b[key] if b else None)
+    rows += limited.table_rows(r, {pool: label for pool, (label, *_) in WORKER_SETTINGS.items()}, fmt)
     if "bulk" in r:
         add("bulk enqueue, jobs/s", r["bulk"]["bulk_enqueue_per_s"], None)
     lat_c, lat_b = r.get("latency_tracked"), r.get("latency_bare")
@@ -492,6 +501,8 @@ def print_table(report: dict[str, Any]) -> None:
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
     print(f"\n{report['machine']}; medians of {report['repeat']} runs [min-max]; {report['jobs']} jobs per drain run")
+    if limited.footer(report):
+        print(limited.footer(report))
 
 
 def main(argv: list[str]) -> None:
@@ -515,6 +526,9 @@ def main(argv: list[str]) -> None:
                 for pool in (args.workers.split(",") if args.workers else WORKER_SETTINGS):
                     runs.setdefault(f"bare_{pool}", []).append(bench.bare_drain(pool))
                     runs.setdefault(f"tracked_{pool}", []).append(bench.tracked_drain(pool))
+                    make_workers = partial(Workers, "config", pool=pool, env=env, log_dir=scratch)
+                    for name, figures in limited.runs(bench, pool, make_workers, cpu_seconds).items():
+                        runs.setdefault(name, []).append(figures)
             if "bulk" in parts:
                 runs.setdefault("bulk", []).append(bench.tracked_bulk())
             if "latency" in parts:
@@ -540,6 +554,7 @@ def main(argv: list[str]) -> None:
                    f"Python {platform.python_version()}, {'SQLite + embedded Redis' if args.embedded else 'PostgreSQL + Redis'}",
         "repeat": args.repeat,
         "jobs": args.jobs,
+        **({"limited": limited.describe(args)} if "drain" in parts else {}),
         "results": results,
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)

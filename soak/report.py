@@ -13,8 +13,8 @@ Figures (the JSON report's top-level keys):
 - processes_exited_by_themselves: workers or beat that exited without being struck (each was
   replaced, as a supervisor would);
 - seconds_from_last_fault_to_all_terminal.
-The soak fails (`ok` false) on lost, completed without effect, unexplained double effects or
-limit violations above zero.
+The soak fails (`ok` false) on lost, completed without effect, unexplained double effects,
+limit violations or processes that exited by themselves above zero.
 """
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ from soak.events import read_all
 from soak.spec import EFFECT_TABLE, KEYED, TYPES, limit_of
 
 FAULT_KINDS = ("sigkill", "sigterm", "redis_restart", "postgres_restart")
-FAILING = ("lost", "completed_without_effect", "double_effects_unexplained", "limit_violations")
+# a worker or beat that exited by itself is a failure too: under `make run` one exiting process
+# stops the whole stack
+FAILING = ("lost", "completed_without_effect", "double_effects_unexplained", "limit_violations",
+           "processes_exited_by_themselves")
 EXAMPLES = 10
 
 

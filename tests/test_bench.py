@@ -3,7 +3,8 @@ workers drain both queues, and the report holds every figure the README's table 
 
 No figure is compared with a target here: timings belong to the bench itself. What is checked
 is that the bench still works and still measures what it says (the statement counts of the
-hot path on PostgreSQL are exact, so they are asserted).
+hot path on PostgreSQL, and the limited backlog's handler runs per job, are exact, so they are
+asserted).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 STRIPPED_PREFIXES = ("DJANGO_", "CELERY_", "JOBS_", "CONVEYOR_", "BENCH_")
 JOBS = 40
 API_ROWS = 600
+LIMITED_JOBS = 20
 
 
 def bench_environment(**extra: str) -> dict[str, str]:
@@ -71,7 +73,8 @@ def run_bench(args: list[str], env: dict[str, str], timeout: float = 280) -> sub
 
 def bench_args(results: Path) -> list[str]:
     return ["--jobs", str(JOBS), "--repeat", "1", "--latency-jobs", "10", "--latency-rate", "100",
-            "--api-rows", str(API_ROWS), "--workers", "solo", "--results-dir", str(results)]
+            "--api-rows", str(API_ROWS), "--workers", "solo", "--results-dir", str(results),
+            "--limited-jobs", str(LIMITED_JOBS), "--limited-ms", "10"]
 
 
 def the_report(results: Path) -> dict[str, Any]:
@@ -87,6 +90,18 @@ def check_report(report: dict[str, Any], output: str) -> None:
         figures = r[side]
         for key in ("enqueue_per_s", "drain_per_s", "cpu_producer_per_1000", "cpu_workers_per_1000"):
             assert figures[key]["median"] > 0, f"{side} {key}: {figures[key]}"
+    # the limited backlog (part of the drain): a limit of 1, and 1 per key on 2 keys
+    assert report["limited"] == {"jobs": LIMITED_JOBS, "ms": 10.0, "concurrency": 1, "keys": 2, "ideal_per_s": 100.0,
+                                 "ideal_keyed_per_s": 200.0}
+    for side in ("limited_solo", "limited_keyed_solo"):
+        figures = {key: stat["median"] for key, stat in r[side].items()}
+        for key in ("drain_per_s", "ratio_to_ideal", "cpu_workers_per_1000"):
+            assert figures[key] > 0, f"{side} {key}: {figures[key]}"
+        # counts, not timings: each job's handler ran once, and every delivery counted
+        assert figures["handler_runs_per_job"] == 1, f"{side}: {figures}"
+        assert figures["deliveries_per_job"] >= 1, f"{side}: {figures}"
+        assert figures["empty_deliveries_per_job"] == pytest.approx(figures["deliveries_per_job"] - 1), side
+        assert figures["other_tasks_per_job"] >= 0
     assert r["bulk"]["bulk_enqueue_per_s"]["median"] > 0
     for key in ("claim_p50_ms", "claim_p99_ms", "done_p50_ms", "done_p99_ms"):
         assert r["latency_tracked"][key]["median"] > 0
@@ -98,7 +113,11 @@ def check_report(report: dict[str, Any], output: str) -> None:
     # the table on stdout: each part, and a ratio computed within the run
     for line in ("drain (2 solo workers), jobs/s", "enqueue one by one (2 solo workers), jobs/s",
                  "bulk enqueue, jobs/s", "create -> claim p50, ms", "SQL statements per run",
-                 f"admin job list page p95 at {API_ROWS:,} rows, ms"):
+                 f"admin job list page p95 at {API_ROWS:,} rows, ms",
+                 "limited backlog (2 solo workers), jobs/s", "limited backlog (2 solo workers), share of the ideal 100/s",
+                 "limited backlog (2 solo workers), run_job deliveries per job",
+                 "limited backlog per key (2 solo workers), deliveries that ran nothing per job",
+                 f"limited backlog: {LIMITED_JOBS} jobs of 10 ms, limit 1"):
         assert line in output, f"{line!r} is not in the table:\n{output}"
     drain = next(row for row in output.splitlines() if row.startswith("drain (2 solo workers)"))
     assert drain.rstrip().endswith("x"), f"no ratio in {drain!r}"
