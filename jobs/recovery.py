@@ -89,10 +89,11 @@ def admit_waiting() -> int:
     return admitted
 
 
-def _queues() -> set[str]:
+def _queues(marks: dict[tuple[str, int], DeliveryMark]) -> set[str]:
+    """Every queue a job may wait in: configured, named by a handler, or seen by workers."""
     queues = set(settings.JOBS_QUEUES)
     queues.update(spec.queue for spec in all_handlers() if not spec.system)
-    queues.update(DeliveryMark.objects.values_list("queue", flat=True))
+    queues.update(queue for queue, _ in marks)
     return queues
 
 
@@ -104,7 +105,7 @@ def republish_lost(*, now: datetime, deadline: float) -> int:
     sent = Q(status=JobStatus.QUEUED, dispatched_at__isnull=False)
     marks = {(m.queue, m.priority): m for m in DeliveryMark.objects.all()}
     republished = 0
-    for queue in sorted(_queues()):
+    for queue in sorted(_queues(marks)):
         for priority in PRIORITIES:
             waiting = Job.objects.filter(sent, _due(now - margin), queue=queue, priority=priority)
             oldest = waiting.order_by("dispatched_at").values_list("dispatched_at", flat=True).first()

@@ -41,8 +41,8 @@ from jobs.models import Job, JobAttempt, Organization, Project
 from jobs.results import DeliveryResult
 from jobs.selectors import parse_job_id
 from jobs.states import TRANSITIONS, JobStatus
-from jobs.validation import (  # noqa: F401  (validated_input, _holds_nul: imported from here by others)
-    SUBMITTED_DEDUP_KEY_MAX, _holds_nul, _validated_priority, _validated_run_at, validated_dedup_key, validated_input,
+from jobs.validation import (
+    SUBMITTED_DEDUP_KEY_MAX, _validated_priority, _validated_run_at, validated_dedup_key, validated_input,
 )
 
 logger = logging.getLogger("conveyor.jobs")

@@ -183,26 +183,6 @@ def _too_large_to_measure(size: int, limit: int) -> PayloadTooLarge:
     return error
 
 
-def _holds_nul(value: Any) -> bool:
-    """Whether a string anywhere in `value` (object keys included) holds U+0000. Iterative,
-    so any depth is safe; each container is visited once, so a cycle ends."""
-    stack = [value]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if "\x00" in node:
-                return True
-        elif isinstance(node, (dict, list, tuple)) and id(node) not in seen:
-            seen.add(id(node))
-            if isinstance(node, dict):
-                stack.extend(node.keys())
-                stack.extend(node.values())
-            else:
-                stack.extend(node)
-    return False
-
-
 # --- text -----------------------------------------------------------------------------------
 
 
