@@ -40,7 +40,7 @@ from jobs.errors import (
 from jobs.models import Job, JobAttempt, Organization, Project
 from jobs.results import DeliveryResult
 from jobs.selectors import parse_job_id
-from jobs.states import TRANSITIONS, JobStatus
+from jobs.states import ALLOWED_FROM, JobStatus
 from jobs.validation import (
     SUBMITTED_DEDUP_KEY_MAX, _validated_priority, _validated_run_at, validated_dedup_key, validated_input,
 )
@@ -62,7 +62,7 @@ def _transition(
     reason: str = "",
     **changes: Any,
 ) -> None:
-    allowed = TRANSITIONS[target]
+    allowed = ALLOWED_FROM[target]
     sources = allowed if sources is None else sources
     if not sources <= allowed:
         raise AssertionError(f"transition to {target} from {sorted(sources - allowed)} is not in the table")
@@ -78,7 +78,7 @@ def _explain_miss(job_id: Any, target: str, reason: str = "") -> Exception:
     current = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
     if current is None:
         return JobNotFound(job_id)
-    if reason and current in TRANSITIONS[target]:
+    if reason and current in ALLOWED_FROM[target]:
         return InvalidJobTransition(job_id, current, target, reason)
     return InvalidJobTransition(job_id, current, target)
 
@@ -706,7 +706,7 @@ def job_retry(*, job_id: Any) -> Job:
     if job is None:
         raise JobNotFound(job_id)
     spec = get_handler(job.type)
-    if spec is None and job.status in TRANSITIONS[JobStatus.QUEUED]:
+    if spec is None and job.status in ALLOWED_FROM[JobStatus.QUEUED]:
         raise InvalidJobTransition(job_id, job.status, JobStatus.QUEUED, f"job type {job.type!r} is not registered")
     budget = spec.max_attempts if spec is not None else job.max_attempts
     now = timezone.now()

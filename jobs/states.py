@@ -29,8 +29,9 @@ class JobStatus(models.TextChoices):
 ACTIVE_STATUSES: frozenset[str] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 FINAL_STATUSES: frozenset[str] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
-# target status -> the statuses a job may move to it from
-TRANSITIONS: dict[str, frozenset[str]] = {
+# Read as "a job may enter <key> from <any of these>": keyed by the target, because every
+# transition is one guarded UPDATE whose WHERE clause is `status IN ALLOWED_FROM[target]`.
+ALLOWED_FROM: dict[str, frozenset[str]] = {
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
     JobStatus.RUNNING: frozenset({JobStatus.QUEUED}),
     JobStatus.COMPLETED: frozenset({JobStatus.RUNNING}),
@@ -38,7 +39,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     JobStatus.CANCELLED: frozenset({JobStatus.QUEUED, JobStatus.RUNNING}),
 }
 
-# Names the seeds use for the same states; accepted wherever a status is read from a user.
+# The statuses each operator action starts from (the API's bulk actions, the admin's buttons
+# and the services' guards all read this). Cancelling is a transition to cancelled; retrying is
+# a user's transition back to queued, which only final, unsuccessful jobs take.
+ACTION_FROM: dict[str, frozenset[str]] = {
+    "cancel": ALLOWED_FROM[JobStatus.CANCELLED],
+    "retry": frozenset({JobStatus.FAILED, JobStatus.CANCELLED}),
+}
+
+# Names other job systems use for the same states for the same states; accepted wherever a status is read from a user.
 STATUS_ALIASES: dict[str, str] = {
     "pending": JobStatus.QUEUED,
     "waiting": JobStatus.QUEUED,
@@ -52,11 +61,11 @@ STATUS_ALIASES: dict[str, str] = {
 
 
 def is_allowed(source: str, target: str) -> bool:
-    return source in TRANSITIONS.get(target, frozenset())
+    return source in ALLOWED_FROM.get(target, frozenset())
 
 
 def parse_status(raw: str) -> str:
-    """A user's status name (any case, seed aliases included) as a JobStatus value.
+    """A user's status name (any case, aliases included) as a JobStatus value.
 
     Raises ValueError naming the value and the accepted names.
     """
