@@ -3,6 +3,7 @@
 #
 #   make run                         web :8000, worker, beat, Flower :5555 (embedded defaults)
 #   make test PYTEST_ARGS="-x -k sleep"
+#   make lint                        ruff and mypy, as .ci/run and the pre-commit hooks run them
 #   make run VENV=/elsewhere/venv PYTHON=python3.12
 
 PYTHON ?= python3
@@ -20,11 +21,13 @@ CONCURRENCY ?= 2
 POOL ?= prefork
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test bench soak worker workers-seed003
+.PHONY: help venv run test test-fast lint bench soak worker workers-seed003
 
 help:
 	@echo "make run    start web, worker, beat and Flower (Ctrl-C stops all)"
 	@echo "make test   run the test suite (PYTEST_ARGS=... passes arguments to pytest)"
+	@echo "make test-fast   the unit tier only: no database, no broker, in seconds"
+	@echo "make lint   ruff check and mypy (configured in pyproject.toml)"
 	@echo "make venv   create $(VENV) and install requirements.txt"
 	@echo "make bench  the benchmark against DATABASE_URL/REDIS_URL (BENCH_ARGS=--embedded for the defaults)"
 	@echo "make soak   faults under load on a PostgreSQL and Redis of its own (SOAK_ARGS=--small for the CI size)"
@@ -51,6 +54,17 @@ run: venv
 
 test: venv
 	"$(VENV_PYTHON)" -m pytest $(PYTEST_ARGS)
+
+# tests/unit needs neither a database nor a broker; tests/integration and tests/acceptance do
+test-fast: venv
+	"$(VENV_PYTHON)" -m pytest tests/unit $(PYTEST_ARGS)
+
+# Both tools always run, so that one report shows everything; the target fails if either does.
+lint: venv
+	@status=0; \
+	echo "== ruff check"; "$(VENV)/bin/ruff" check . || status=1; \
+	echo "== mypy"; "$(VENV)/bin/mypy" . || status=1; \
+	exit $$status
 
 bench: venv
 	"$(VENV_PYTHON)" -m bench $(BENCH_ARGS)

@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,11 +27,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import psutil
+import psycopg
+import redis
 
 from bench import limited
 
@@ -110,8 +116,6 @@ def prepare_environment(args: argparse.Namespace, scratch: Path) -> tuple[dict[s
 
 
 def create_postgres_database(url: str, name: str) -> None:
-    import psycopg
-
     with psycopg.connect(url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
@@ -122,8 +126,6 @@ def create_postgres_database(url: str, name: str) -> None:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    import psutil
-
     total = 0.0
     for pid in pids:
         try:
@@ -138,15 +140,13 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def server_pids(kind: str, redis_url: str) -> list[int]:
     """The processes of the Redis server or of PostgreSQL on this machine."""
-    import psutil
-
     if kind == "redis":
         port = urlsplit(redis_url).port if redis_url.startswith("redis://") else None
         pids = []
         for p in psutil.process_iter(["name", "cmdline"]):
             cmd = " ".join(p.info["cmdline"] or [])
-            if "redis-server" in (p.info["name"] or "") + cmd and (port is None or f":{port}" in cmd or
-                                                                    (redis_url.startswith("redis+socket") and "unixsocket" in cmd)):
+            ours = port is None or f":{port}" in cmd or (redis_url.startswith("redis+socket") and "unixsocket" in cmd)
+            if "redis-server" in (p.info["name"] or "") + cmd and ours:
                 pids.append(p.pid)
         return pids
     return [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
@@ -155,8 +155,6 @@ def server_pids(kind: str, redis_url: str) -> list[int]:
 def postgres_cpu_seconds() -> float:
     """CPU of every PostgreSQL process, those that already exited included (a backend lives
     as long as its connection; the postmaster accumulates its reaped children's time)."""
-    import psutil
-
     total = 0.0
     for p in psutil.process_iter(["name", "ppid"]):
         if not (p.info["name"] or "").startswith("postgres"):
@@ -202,8 +200,8 @@ class Workers:
             self.names.append(name)
             log = (self.log_dir / f"{name}.log").open("wb")
             args = [sys.executable, "-m", "celery", "-A", self.app, "worker", "-P", pool, "-c", str(concurrency),
-                    "-Q", "bench-idle" if idle else self.queue, "-n", f"{name}@%h", "--without-gossip", "--without-mingle",
-                    "--without-heartbeat", "-l", "INFO"]
+                    "-Q", "bench-idle" if idle else self.queue, "-n", f"{name}@%h",
+                    "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
             self.processes.append(subprocess.Popen(args, cwd=BASE_DIR, env=self.env, stdout=log,
                                                    stderr=subprocess.STDOUT, start_new_session=True))
             deadline = time.monotonic() + 60
@@ -216,8 +214,6 @@ class Workers:
     def consume(self) -> None:
         """Start consuming the queue (or the comma-separated queues): workers start idle so that
         their start-up is not measured."""
-        import socket
-
         from config.celery import app as control_app
 
         host = socket.gethostname()
@@ -275,8 +271,6 @@ class Bench:
         self.args = args
         self.env = env
         self.scratch = scratch
-        import redis
-
         from jobs.limits import redis_client_url
 
         self.redis = redis.Redis.from_url(redis_client_url(env["REDIS_URL"]))
@@ -341,7 +335,8 @@ class Bench:
             wait_until(lambda: self.redis.llen("bench:bare:starts") >= self.args.latency_jobs, 120, "bare latency")
         finally:
             workers.stop()
-        waits = [1000 * (float(b) - float(a)) for a, b in (row.split() for row in self.redis.lrange("bench:bare:starts", 0, -1))]
+        rows = (row.split() for row in self.redis.lrange("bench:bare:starts", 0, -1))
+        waits = [1000 * (float(b) - float(a)) for a, b in rows]
         return {"start_p50_ms": percentile(waits, 50), "start_p95_ms": percentile(waits, 95),
                 "start_p99_ms": percentile(waits, 99)}
 
@@ -408,8 +403,9 @@ class Bench:
         finally:
             workers.stop()
         rows = Job.objects.values_list("created_at", "started_at", "completed_at")
-        claim = [1000 * (s - c).total_seconds() for c, s, _ in rows]
-        done = [1000 * (d - c).total_seconds() for c, _, d in rows]
+        # every row is completed (waited for above), so both times are set
+        claim = [1000 * (s - c).total_seconds() for c, s, _ in rows if s]
+        done = [1000 * (d - c).total_seconds() for c, _, d in rows if d]
         return {"claim_p50_ms": percentile(claim, 50), "claim_p95_ms": percentile(claim, 95),
                 "claim_p99_ms": percentile(claim, 99), "done_p50_ms": percentile(done, 50),
                 "done_p95_ms": percentile(done, 95), "done_p99_ms": percentile(done, 99)}
@@ -417,23 +413,19 @@ class Bench:
     def statements_per_job(self) -> dict[str, float]:
         """SQL statements of one delivery on the worker's hot path: claim to result stored."""
         from django.db import connection
-
-        from config.celery import app as celery_app
         from django.test.utils import CaptureQueriesContext
 
+        from config.celery import app as celery_app
         from jobs import services
         from jobs.testing import jobs_recorded
 
         self.reset()
         with jobs_recorded():
-            job = services.job_create(type="bench.noop")
-        with CaptureQueriesContext(connection) as create_queries:
-            with jobs_recorded():
-                services.job_create(type="bench.noop")
-        from types import SimpleNamespace
-
-        from jobs.execution import execute
-        from jobs.results import DeliveryResult
+            job = services.job_create(type="bench.noop").job
+        with CaptureQueriesContext(connection) as create_queries, jobs_recorded():
+            services.job_create(type="bench.noop")
+        from jobs.storage.result_backend import DeliveryResult
+        from jobs.worker.run import execute
 
         # what the worker's run_job does: the runner, then Celery's store of the task's result
         task_id = uuid.uuid4().hex
@@ -546,12 +538,11 @@ def main(argv: list[str]) -> None:
         if embedded_redis is not None:
             embedded_redis.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    import psutil
-
     report = {
-        "when": datetime.now(dt_timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {psutil.cpu_count()} CPUs, {round(psutil.virtual_memory().total / 2**30)} GiB, "
-                   f"Python {platform.python_version()}, {'SQLite + embedded Redis' if args.embedded else 'PostgreSQL + Redis'}",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {psutil.cpu_count()} CPUs, "
+                   f"{round(psutil.virtual_memory().total / 2**30)} GiB, Python {platform.python_version()}, "
+                   f"{'SQLite + embedded Redis' if args.embedded else 'PostgreSQL + Redis'}",
         "repeat": args.repeat,
         "jobs": args.jobs,
         **({"limited": limited.describe(args)} if "drain" in parts else {}),

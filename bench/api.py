@@ -5,7 +5,6 @@ client in this process, so the figures are the server's time without the network
 """
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
@@ -51,6 +50,7 @@ def measure(args: Any, bench: Any) -> dict[str, dict[str, float]]:
             call_command("seed_jobs", count=rows - have, verbosity=0)
         org = Organization.objects.filter(slug="seed-org-1").first()
         project = Project.objects.filter(organization=org).first()
+        assert org is not None and project is not None, "seed_jobs makes seed-org-1 and its projects"
         user = get_user_model().objects.get(username="seed-user-3")
         urls = {
             "GET /api/jobs (default)": "/api/jobs",
@@ -69,8 +69,10 @@ def measure(args: Any, bench: Any) -> dict[str, dict[str, float]]:
         _measure_urls(client, urls, rows, results)
         # the same lists as most API users see them: a member of one organization (their own
         # jobs and their organization's), not staff
-        own_org = Organization.objects.get(pk=user.memberships.values_list("organization", flat=True).first())
-        own_project = Project.objects.filter(organization=own_org).first()
+        own_org_id = user.memberships.values_list("organization", flat=True).first()
+        assert own_org_id is not None, "seed_jobs makes every seed user a member"
+        own_project = Project.objects.filter(organization_id=own_org_id).first()
+        assert own_project is not None, "seed_jobs gives every organization projects"
         member_urls = {
             "GET /api/jobs (default), member": "/api/jobs",
             "GET /api/jobs?statuses=failed, member": "/api/jobs?statuses=failed",

@@ -45,10 +45,11 @@ def _at_least(low: float, kind: type = int) -> Callable[[str], Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limited-jobs", type=_at_least(0), default=1500, help="Jobs in each limited backlog run "
                         "(default 1,500: 30 s at the ideal rate of the defaults); 0 leaves the limited backlog out.")
-    parser.add_argument("--limited-ms", type=_at_least(0.1, float), default=20.0, help="How long each limited job sleeps, ms "
-                        "(default 20).")
-    parser.add_argument("--limited-concurrency", type=_at_least(1), default=1, help="The limited type's concurrency limit "
-                        "(default 1: below every worker setting's process count).")
+    parser.add_argument("--limited-ms", type=_at_least(0.1, float), default=20.0,
+                        help="How long each limited job sleeps, ms (default 20).")
+    parser.add_argument("--limited-concurrency", type=_at_least(1), default=1,
+                        help="The limited type's concurrency limit (default 1: below every worker setting's process "
+                        "count).")
     parser.add_argument("--limited-keys", type=_at_least(0), default=2, help="Keys of the per-key run, a limit of 1 "
                         "each (default 2); 0 leaves it out.")
 
@@ -158,7 +159,8 @@ def table_rows(results: dict[str, Any], settings_labels: dict[str, str],
             prefix = f"{title} ({label})"
             rows += [
                 (f"{prefix}, jobs/s", fmt(r["drain_per_s"]), "-", ""),
-                (f"{prefix}, share of the ideal {r['ideal_per_s']['median']:,.0f}/s", _fmt2(r["ratio_to_ideal"]), "-", ""),
+                (f"{prefix}, share of the ideal {r['ideal_per_s']['median']:,.0f}/s", _fmt2(r["ratio_to_ideal"]),
+                 "-", ""),
                 (f"{prefix}, run_job deliveries per job", _fmt2(r["deliveries_per_job"]), "-", ""),
                 (f"{prefix}, deliveries that ran nothing per job", _fmt2(r["empty_deliveries_per_job"]), "-", ""),
             ]

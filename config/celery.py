@@ -5,9 +5,9 @@ import os
 
 from celery import Celery
 
-from config import kombu_redis
+from config.kombu_redis import install as guard_unacked_restore
 
-kombu_redis.install()
+guard_unacked_restore()
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 

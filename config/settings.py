@@ -115,7 +115,7 @@ LOGGING = {
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env.redis_url()
 CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = "jobs.results:ResultBackend"  # django-celery-results, one upsert per result
+CELERY_RESULT_BACKEND = "jobs.storage.result_backend:ResultBackend"  # django-celery-results, one upsert per result
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -186,9 +186,9 @@ JOBS_SWEEP_OVERTAKEN_AFTER = env.env_float("JOBS_SWEEP_OVERTAKEN_AFTER", 10.0, m
 JOBS_SWEEP_UNCLAIMED_AFTER = env.env_float("JOBS_SWEEP_UNCLAIMED_AFTER", 120.0, minimum=0.5)
 JOBS_PROGRESS_MIN_INTERVAL = env.env_float("JOBS_PROGRESS_MIN_INTERVAL", 1.0, minimum=0)
 JOBS_SHUTDOWN_GRACE = env.env_float("JOBS_SHUTDOWN_GRACE", 25.0, minimum=0)
-# Workers' commits wait for the disk only when this is on; see jobs/worker_session.py.
+# Workers' commits wait for the disk only when this is on; see jobs/storage/durability.py.
 JOBS_WORKER_SYNCHRONOUS_COMMIT = env.env_bool("JOBS_WORKER_SYNCHRONOUS_COMMIT", False)
-# A job's INSERT, the worker's claim and completion as prepared statements; see jobs/hot_sql.py.
+# A job's INSERT, the worker's claim and completion as prepared statements; see jobs/storage/prepared.py.
 JOBS_PREPARED_STATEMENTS = env.env_bool("JOBS_PREPARED_STATEMENTS", True)
 JOBS_PUBLISH_MAX_RETRIES = env.env_int("JOBS_PUBLISH_MAX_RETRIES", 2, minimum=0)
 JOBS_HARD_TIMEOUT_GRACE = env.env_float("JOBS_HARD_TIMEOUT_GRACE", 30.0, minimum=0)
@@ -267,10 +267,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["jobs.api.parsers.JobInputJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "jobs.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # API tokens are stored as SHA-512 digests (django-rest-knox); sent as `Authorization: Bearer <token>`.

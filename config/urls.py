@@ -1,4 +1,6 @@
-"""URL configuration."""
+"""The project's routes: the admin, the apps' APIs under /api/, and the API's schema and docs."""
+from __future__ import annotations
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from importlib import import_module
 
 from django.apps import AppConfig
@@ -13,4 +15,5 @@ class HandlersConfig(AppConfig):
     def ready(self) -> None:
         for module in settings.JOBS_HANDLER_MODULES:
             import_module(module)
-        from handlers import checks  # noqa: F401  (registers the system check)
+        # registers the system check; checks reads the registry, which is complete only now
+        from handlers import checks  # noqa: F401, PLC0415

@@ -1,7 +1,8 @@
 """JobContext: everything a handler may know of and do to the job it runs.
 
-The runner gives the context a `JobChannel` that talks to the Job record; a handler sees only
-its input, the attempt number, and three verbs: progress, log and check_cancelled.
+The runner gives the context a `JobLink`: what stands between the context and the job's record
+(the Job row of a tracked job, the worker log of an untracked one). A handler sees only its
+input, the attempt number, and three verbs: progress, log and check_cancelled.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from handlers.errors import JobCancelled
 logger = logging.getLogger("conveyor.handlers")
 
 
-class JobChannel(Protocol):
+class JobLink(Protocol):
+    """Where a context stores progress and learns of a cancel."""
+
     def write_progress(self, percent: int, message: str) -> bool:
         """Store progress; True when a cancel has been requested."""
 
@@ -32,7 +35,7 @@ class JobContext:
         input: dict[str, Any],
         attempt: int,
         max_attempts: int,
-        channel: JobChannel,
+        link: JobLink,
         progress_min_interval: float = 1.0,
         cancel_check_interval: float = 0.5,
     ) -> None:
@@ -41,7 +44,7 @@ class JobContext:
         self.input = input
         self.attempt = attempt
         self.max_attempts = max_attempts
-        self._channel = channel
+        self._link = link
         self._progress_min_interval = progress_min_interval
         self._cancel_check_interval = cancel_check_interval
         self._last_write = float("-inf")
@@ -63,7 +66,7 @@ class JobContext:
         if pct >= 100 or now - self._last_write >= self._progress_min_interval:
             self._last_write = now
             self._pending = None
-            if self._channel.write_progress(pct, message[:500]):
+            if self._link.write_progress(pct, message[:500]):
                 self.cancel_event.set()
         else:
             self._pending = (pct, message[:500])
@@ -74,7 +77,7 @@ class JobContext:
         if self._pending is not None:
             pct, message = self._pending
             self._pending = None
-            self._channel.write_progress(pct, message)
+            self._link.write_progress(pct, message)
 
     def check_cancelled(self) -> None:
         """Raise JobCancelled if a cancel was requested; cheap enough to call in a loop."""
@@ -83,7 +86,7 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_cancel_check >= self._cancel_check_interval:
             self._last_cancel_check = now
-            if self._channel.cancel_requested():
+            if self._link.cancel_requested():
                 self.cancel_event.set()
                 raise JobCancelled(self.job_id)
 

@@ -1,9 +1,11 @@
-"""Seed 003's dossier pipeline: hourly sync, attachment processing, dossier consolidation,
-and the nightly maintenance that retries what failed.
+"""The dossier pipeline: hourly sync, attachment processing, dossier consolidation, and the
+nightly maintenance that retries what failed.
 
 The handlers only log and report progress until the real integrations are wired in; their
-policies are the seed's: a stable dedup key per attachment and per dossier, debounce of 2 s
-and 5 s, attachments processed one at a time across every worker, dossiers four at a time.
+policies are the pipeline's own: a stable dedup key per attachment and per dossier (a second
+request for the same one joins the queued job), debounce of 2 s and 5 s, attachments
+processed one at a time across every worker (their writes would conflict), dossiers four at
+a time.
 """
 from __future__ import annotations
 

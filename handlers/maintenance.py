@@ -1,10 +1,11 @@
-"""The platform's maintenance, as system jobs (seed 004: no Job row, logs only), fired by the
-system schedules of `scheduler.system`:
+"""Storage maintenance, as an untracked job (no Job row; its log is its record), fired hourly
+by a system schedule of `scheduler.system`:
 
   * storage:cleanup  deletes the temporary files older than STORAGE_TEMP_MAX_AGE_HOURS under
-                     STORAGE_TEMP_DIR, and the folders it leaves empty (hourly);
-  * jobs:cleanup     the retention of finished jobs and of django-celery-results rows, through
-                     `jobs.services.jobs_delete_expired` (hourly, in batches).
+                     STORAGE_TEMP_DIR, and the folders it leaves empty.
+
+The jobs app's own maintenance (`jobs:cleanup`, the retention of finished jobs) is in
+`jobs.maintenance`: a handler calls only the handler API, never the platform's services.
 """
 from __future__ import annotations
 
@@ -31,13 +32,6 @@ class StorageCleanupInput(BaseModel):
     max_age_hours: float | None = Field(default=None, ge=0)
 
 
-class JobsCleanupInput(BaseModel):
-    keep_completed_days: float | None = Field(default=None, ge=0)
-    keep_failed_days: float | None = Field(default=None, ge=0)
-    batch_size: int | None = Field(default=None, ge=1)
-    max_batches: int | None = Field(default=None, ge=1)
-
-
 def clean_expired_files(
     root: Path, *, max_age_seconds: float, now: float | None = None, log: Callable[..., None] | None = None,
 ) -> dict[str, int]:
@@ -58,31 +52,6 @@ def clean_expired_files(
         log("storage cleanup: %s does not exist; nothing to clean", root)
         return counts
     cutoff = now - max_age_seconds
-
-    def expired(st: os.stat_result) -> bool:
-        return st.st_mtime < cutoff
-
-    def delete(path: str) -> None:
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            return
-        if not expired(st):
-            counts["kept_files"] += 1
-            return
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            counts["errors"] += 1
-            log("storage cleanup: could not delete %s: %s", path, exc)
-            return
-        counts["deleted_files"] += 1
-        counts["deleted_bytes"] += st.st_size
-
     # bottom-up, so that a folder is looked at after everything in it
     for folder, dirnames, filenames in os.walk(root, topdown=False, followlinks=False):
         try:
@@ -91,47 +60,64 @@ def clean_expired_files(
             continue
         had_entries = bool(filenames or dirnames)
         for name in filenames:
-            delete(os.path.join(folder, name))
+            _delete_if_expired(os.path.join(folder, name), cutoff, counts, log)
         for name in dirnames:  # os.walk lists links to folders here; delete them as files
             path = os.path.join(folder, name)
             if os.path.islink(path):
-                delete(path)
-        if Path(folder) == root:
-            continue
-        try:
-            empty = not os.listdir(folder)
-        except FileNotFoundError:
-            continue
-        # a folder emptied now held only expired files; an empty one must itself be old, so that
-        # a folder just made for an upload about to be written survives
-        if empty and (had_entries or expired(folder_stat)):
-            try:
-                os.rmdir(folder)
-                counts["removed_dirs"] += 1
-            except FileNotFoundError:
-                pass
-            except OSError as exc:  # something was written into it meanwhile
-                log("storage cleanup: kept folder %s: %s", folder, exc)
+                _delete_if_expired(path, cutoff, counts, log)
+        if Path(folder) != root:
+            _remove_if_emptied(folder, had_entries or folder_stat.st_mtime < cutoff, counts, log)
     return counts
 
 
-@handler("storage:cleanup", system=True, queue=settings.JOBS_SYSTEM_QUEUE, schema=StorageCleanupInput)
+def _delete_if_expired(path: str, cutoff: float, counts: dict[str, int], log: Callable[..., None]) -> None:
+    """Delete the file or link at `path` if it was not modified since `cutoff`."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        return
+    if st.st_mtime >= cutoff:
+        counts["kept_files"] += 1
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        counts["errors"] += 1
+        log("storage cleanup: could not delete %s: %s", path, exc)
+        return
+    counts["deleted_files"] += 1
+    counts["deleted_bytes"] += st.st_size
+
+
+def _remove_if_emptied(folder: str, removable: bool, counts: dict[str, int], log: Callable[..., None]) -> None:
+    """Remove `folder` if it is empty now and `removable`: a folder emptied now held only
+    expired files; an empty one must itself be old, so that a folder just made for an upload
+    about to be written survives."""
+    try:
+        empty = not os.listdir(folder)
+    except FileNotFoundError:
+        return
+    if not (empty and removable):
+        return
+    try:
+        os.rmdir(folder)
+        counts["removed_dirs"] += 1
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # something was written into it meanwhile
+        log("storage cleanup: kept folder %s: %s", folder, exc)
+
+
+@handler("storage:cleanup", tracked=False, queue=settings.JOBS_SYSTEM_QUEUE, schema=StorageCleanupInput)
 def storage_cleanup(ctx: JobContext) -> dict[str, Any]:
-    """Deletes expired temporary files under STORAGE_TEMP_DIR (seed 004, hourly)."""
+    """Deletes expired temporary files under STORAGE_TEMP_DIR (hourly)."""
     hours = ctx.input.get("max_age_hours")
     hours = settings.STORAGE_TEMP_MAX_AGE_HOURS if hours is None else float(hours)
     root = Path(settings.STORAGE_TEMP_DIR)
     counts = clean_expired_files(root, max_age_seconds=hours * 3600, log=ctx.log)
     ctx.log("storage cleanup of %s (older than %sh): %s", root, hours, counts)
     return {"folder": str(root), "max_age_hours": hours, **counts}
-
-
-@handler("jobs:cleanup", system=True, queue=settings.JOBS_SYSTEM_QUEUE, schema=JobsCleanupInput)
-def jobs_cleanup(ctx: JobContext) -> dict[str, Any]:
-    """Deletes finished jobs past their retention, and old django-celery-results rows."""
-    from jobs.services import jobs_delete_expired
-
-    options = {key: value for key, value in ctx.input.items() if value is not None}
-    counts = jobs_delete_expired(**options)
-    ctx.log("jobs cleanup: %s", counts)
-    return counts

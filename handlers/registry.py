@@ -7,6 +7,11 @@
 Every option defaults from settings. Registration validates every option and raises
 `HandlerConfigurationError` naming the type and the bad value; registering a type twice
 raises too. `checks.py` reports the same errors as Django system checks.
+
+A type is tracked by default: each job is a Job row that users see. `tracked=False` declares
+an untracked job: sent as a Celery task with no Job row (the platform's own maintenance, run by
+the code-defined schedules), so nothing that needs a row applies to it. `system=True` is the
+older spelling of `tracked=False` and still accepted.
 """
 from __future__ import annotations
 
@@ -15,14 +20,13 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
-if TYPE_CHECKING:
-    from handlers.context import JobContext
+from handlers.context import JobContext
 
-HandlerFunc = Callable[["JobContext"], Any]
+HandlerFunc = Callable[[JobContext], Any]
 
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -31,6 +35,10 @@ _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h"
             "d": 86400, "day": 86400}
 # what a concurrency limit may be counted per, besides a payload field ("input.<field>")
 CONCURRENCY_SCOPES = ("org", "user", "project")
+
+
+# (the name `type` is a field of HandlerSpec, where it would shadow the builtin)
+ExceptionClasses = tuple[type[BaseException], ...]
 
 
 class HandlerConfigurationError(Exception):
@@ -110,13 +118,18 @@ class HandlerSpec:
     rate_limit: RateLimit | None = None
     debounce: float | None = None
     dedup_key: str | None = None
-    retry_on: tuple[type[BaseException], ...] = ()
-    never_retry_on: tuple[type[BaseException], ...] = ()
+    retry_on: ExceptionClasses = ()
+    never_retry_on: ExceptionClasses = ()
     timeout: Timeout | None = None
     queue_timeout: float | None = None
     schema: Any = None
-    system: bool = False
+    tracked: bool = True
     description: str = ""
+
+    @property
+    def system(self) -> bool:
+        """The older name of `not tracked` (a job without a Job row)."""
+        return not self.tracked
 
     def is_retryable(self, exc: BaseException) -> bool:
         if self.never_retry_on and isinstance(exc, self.never_retry_on):
@@ -143,7 +156,8 @@ class HandlerSpec:
             "priority": self.priority,
             "concurrency": self.concurrency,
             "concurrencyKey": self.concurrency_key,
-            "rateLimit": {"count": self.rate_limit.count, "period": self.rate_limit.period} if self.rate_limit else None,
+            "rateLimit": ({"count": self.rate_limit.count, "period": self.rate_limit.period}
+                          if self.rate_limit else None),
             "debounce": self.debounce,
             "dedupKey": self.dedup_key,
             "timeout": {"soft": self.timeout.soft, "hard": self.timeout.hard} if self.timeout else None,
@@ -177,9 +191,12 @@ def handler(
     timeout: float | tuple[float | None, float | None] | None = None,
     queue_timeout: float | None = None,
     schema: Any = None,
-    system: bool = False,
+    tracked: bool | None = None,
+    system: bool | None = None,
 ) -> Callable[[HandlerFunc], HandlerFunc]:
     """Register the decorated function as the handler of `job_type`.
+
+    `tracked=False` registers an untracked job (no Job row); `system=True` means the same.
 
     `timeout` is the soft limit in seconds (the hard limit is then soft + JOBS_HARD_TIMEOUT_GRACE)
     or a (soft, hard) pair. `debounce` needs a `dedup_key`: triggers with the same key within
@@ -188,6 +205,7 @@ def handler(
 
     def register(func: HandlerFunc) -> HandlerFunc:
         where = f"handler {job_type!r}"
+        is_tracked = _tracked(where, tracked, system)
         try:
             rate = RateLimit.parse(rate_limit) if rate_limit is not None else None
         except (ValueError, TypeError) as exc:
@@ -199,17 +217,12 @@ def handler(
             max_attempts=settings.JOBS_DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts,
             backoff=(backoff or Backoff()).resolved(),
             priority=settings.JOBS_DEFAULT_PRIORITY if priority is None else priority,
-            concurrency=concurrency,
-            concurrency_key=concurrency_key,
-            rate_limit=rate,
-            debounce=debounce,
-            dedup_key=dedup_key,
-            retry_on=tuple(retry_on),
-            never_retry_on=tuple(never_retry_on),
-            timeout=_timeout(job_type, timeout),
-            queue_timeout=queue_timeout,
+            concurrency=concurrency, concurrency_key=concurrency_key, rate_limit=rate,
+            debounce=debounce, dedup_key=dedup_key,
+            retry_on=tuple(retry_on), never_retry_on=tuple(never_retry_on),
+            timeout=_timeout(job_type, timeout), queue_timeout=queue_timeout,
             schema=schema,
-            system=system,
+            tracked=is_tracked,
             description=(func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "",
         )
         for problem in validate(spec):
@@ -218,6 +231,16 @@ def handler(
         return func
 
     return register
+
+
+def _tracked(where: str, tracked: bool | None, system: bool | None) -> bool:
+    """`tracked`, or what its older spelling `system` says; both given must agree."""
+    if system is None:
+        return True if tracked is None else tracked
+    if tracked is not None and tracked == system:
+        raise HandlerConfigurationError(f"{where}: tracked={tracked!r} contradicts system={system!r} "
+                                        "(system=True is the older spelling of tracked=False)")
+    return not system
 
 
 def _timeout(job_type: str, value: float | tuple[float | None, float | None] | None) -> Timeout | None:
@@ -286,8 +309,9 @@ def validate(spec: HandlerSpec) -> list[str]:
         problems.append(f"{where}: queue_timeout={spec.queue_timeout!r} must be a number of seconds > 0")
     if spec.schema is not None and not hasattr(spec.schema, "model_validate"):
         problems.append(f"{where}: schema={spec.schema!r} must be a pydantic model class")
-    if spec.system and (spec.dedup_key or spec.debounce or spec.concurrency_key in ("org", "user", "project")):
-        problems.append(f"{where}: a system job has no Job row, so no dedup_key, debounce or org/user/project key")
+    if not spec.tracked and (spec.dedup_key or spec.debounce or spec.concurrency_key in CONCURRENCY_SCOPES):
+        problems.append(f"{where}: an untracked job (tracked=False) has no Job row, so no dedup_key, debounce or "
+                        "org/user/project key")
     return problems
 
 
@@ -310,8 +334,12 @@ def get_handler(job_type: str) -> HandlerSpec | None:
     return _registry.get(job_type)
 
 
-def registered_types(*, system: bool | None = None) -> list[str]:
-    return sorted(name for name, spec in _registry.items() if system is None or spec.system == system)
+def registered_types(*, tracked: bool | None = None, system: bool | None = None) -> list[str]:
+    """Every registered type, or only the tracked (or untracked) ones; `system=True` is the older
+    spelling of `tracked=False`."""
+    if system is not None:
+        tracked = not system
+    return sorted(name for name, spec in _registry.items() if tracked is None or spec.tracked == tracked)
 
 
 def all_handlers() -> list[HandlerSpec]:

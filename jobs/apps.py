@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -8,4 +10,11 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from jobs import shutdown, worker_session  # noqa: F401  (connect the worker signals)
+        # Imported here, not at the top: these modules import the models, which Django loads
+        # only after this module (ready() is where an app may import them). Importing them
+        # registers the jobs app's own maintenance handlers and connects the worker's Celery
+        # signals (shutdown, database session).
+        from jobs import maintenance  # noqa: F401, PLC0415
+        from jobs.worker import inline, session, shutdown  # noqa: F401, PLC0415
+
+        inline.install()  # publishing's inline mode runs jobs through the worker's runner

@@ -8,14 +8,21 @@ from typing import Any
 class ConveyorError(Exception):
     """Base of every error the platform raises on purpose."""
 
+    http_status = 400  # the API's answer (`api.errors`); subclasses name their own
+
 
 class JobNotFound(ConveyorError):
+    http_status = 404
+
     def __init__(self, job_id: Any) -> None:
         self.job_id = job_id
         super().__init__(f"job {job_id} does not exist")
 
 
 class InvalidJobTransition(ConveyorError):
+    http_status = 409
+    api_code = "invalid_transition"
+
     def __init__(self, job_id: Any, current: str, target: str, reason: str = "") -> None:
         self.job_id = job_id
         self.current = current
@@ -41,6 +48,8 @@ class UnknownJobType(JobValidationError):
 
 
 class PayloadTooLarge(JobValidationError):
+    http_status = 413
+
     def __init__(self, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
@@ -51,6 +60,8 @@ class QuotaExceeded(ConveyorError):
     """Creating one more job would exceed a quota; nothing was created.
 
     `retry_after` is how many seconds until one more job fits in that window."""
+
+    http_status = 429
 
     def __init__(self, *, limit: int, period: str, scope: str, source: str, retry_after: float) -> None:
         self.limit = limit

@@ -5,7 +5,7 @@
 2. An admission timer is one key per gate holding the time its pending timer fires, so
    that many waiting jobs ask for one timer, not one each.
 All arithmetic happens inside Lua scripts on Redis's own clock, so hosts need not agree on
-the time. Concurrency slots are not here: they are rows in the database (`jobs.gates`),
+the time. Concurrency slots are not here: they are rows in the database (`jobs.services.gates`),
 which a Redis restart cannot lose.
 """
 from __future__ import annotations

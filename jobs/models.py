@@ -1,17 +1,41 @@
 """The Job record, one JobAttempt per execution, and the tenancy a job is scoped to.
 
 Only `jobs.services` writes a Job; read through `jobs.selectors`.
+
+The states recovery acts on are named here once, as methods of Job's queryset (`Job.objects`),
+so that the admin's filters, the selectors, the rescuer and the sweeper read the same rule:
+
+  * `due(now)`:       queued or not, its run_at (if any) has come;
+  * `held()`:         queued with no message and no gate: a long delay, or a publish that
+                      failed; the sweeper publishes it once due;
+  * `sent()`:         queued with its message out;
+  * `stale(now)`:     running, and its worker stopped heartbeating for JOBS_HEARTBEAT_TIMEOUT
+                      (or never heartbeated and was last written before that): the rescuer
+                      requeues exactly these;
+  * `overtaken(now)`: sent, due, and its message went out more than
+                      JOBS_SWEEP_OVERTAKEN_AFTER before the delivery mark of its queue and
+                      priority: its message is lost, and the sweeper publishes it again;
+  * `late(now)`:      queued and unclaimed for JOBS_SWEEP_UNCLAIMED_AFTER: held and due since
+                      before then, or sent before then (and due); a job waiting at its gate
+                      for room in its limit is never late (that wait is by design);
+  * `unclaimed(now)`: late or overtaken: what the sweeper acts on (`jobs.services.sweeper`): a held
+                      job is published, an overtaken one published again, and for a late sent
+                      one a probe goes through its queue to learn whether its message is there.
+Each has a `*_q(now)` twin returning the Q object, for a reader that combines them.
 """
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from jobs.states import JobStatus
+from jobs.conf import conf
+from jobs.states import FINAL_STATUSES, AttemptOutcome, JobStatus
 
 
 class Organization(models.Model):
@@ -69,6 +93,94 @@ class Project(models.Model):
         return self.name
 
 
+def due_q(now: datetime) -> Q:
+    """Jobs whose run_at, if any, has come by `now`."""
+    return Q(run_at__isnull=True) | Q(run_at__lte=now)
+
+
+# queued, no message, no gate: the sweeper publishes it once due
+HELD = Q(status=JobStatus.QUEUED, dispatched_at__isnull=True, gate__isnull=True)
+# queued, with its message out to the broker
+SENT = Q(status=JobStatus.QUEUED, dispatched_at__isnull=False)
+# queued, no message, waiting for room in its type's limit: `jobs.services.gates` admits it
+AT_GATE = Q(status=JobStatus.QUEUED, dispatched_at__isnull=True, gate__isnull=False)
+
+
+def stale_q(now: datetime | None = None) -> Q:
+    """Running jobs whose worker stopped heartbeating JOBS_HEARTBEAT_TIMEOUT ago, or that
+    never heartbeated and were last written before that (their worker died at once)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=conf.heartbeat_timeout)
+    return Q(status=JobStatus.RUNNING) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
+    )
+
+
+def overtaken_q(now: datetime | None = None, *, through: datetime | None = None) -> Q:
+    """Sent jobs due JOBS_SWEEP_OVERTAKEN_AFTER ago whose message went out more than that
+    before the delivery mark of their queue and priority: workers took later messages of
+    the same list, so this one is gone.
+
+    `through` is the mark when the caller already read it (the sweeper reads every mark once
+    per pass and asks per queue and priority); without it each job's mark is read by a
+    subquery. A queue and priority with no mark overtakes nothing."""
+    now = now or timezone.now()
+    margin = timedelta(seconds=conf.sweep_overtaken_after)
+    mark: Any = through
+    if mark is None:
+        mark = Subquery(
+            DeliveryMark.objects.filter(queue=OuterRef("queue"), priority=OuterRef("priority"))
+            .values("delivered_through")[:1]
+        )
+    return SENT & due_q(now - margin) & Q(dispatched_at__lt=mark - margin)
+
+
+def late_q(now: datetime | None = None) -> Q:
+    """Queued jobs that nobody claimed for JOBS_SWEEP_UNCLAIMED_AFTER: held ones due (and
+    queued) since before then, and sent ones whose message went out before then and that
+    have been due for JOBS_SWEEP_OVERTAKEN_AFTER (the margin of a message on its way).
+    Jobs waiting at their gate are never late: that wait is by design."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=conf.sweep_unclaimed_after)
+    margin = timedelta(seconds=conf.sweep_overtaken_after)
+    # a held job is due since max(queued_at, run_at): both must be older than the cutoff
+    queued_before = Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, created_at__lt=cutoff)
+    held = HELD & queued_before & (Q(run_at__isnull=True) | Q(run_at__lt=cutoff))
+    sent = SENT & Q(dispatched_at__lt=cutoff) & due_q(now - margin)
+    return held | sent
+
+
+def unclaimed_q(now: datetime | None = None) -> Q:
+    """Queued jobs nobody claimed that the sweeper acts on: late ones (held: published;
+    sent: a probe through their queue) and overtaken ones (published again)."""
+    now = now or timezone.now()
+    return late_q(now) | overtaken_q(now)
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    """Job's named states (see the module's docstring); each narrows the queryset."""
+
+    def due(self, now: datetime | None = None) -> JobQuerySet:
+        return self.filter(due_q(now or timezone.now()))
+
+    def held(self) -> JobQuerySet:
+        return self.filter(HELD)
+
+    def sent(self) -> JobQuerySet:
+        return self.filter(SENT)
+
+    def stale(self, now: datetime | None = None) -> JobQuerySet:
+        return self.filter(stale_q(now))
+
+    def overtaken(self, now: datetime | None = None, *, through: datetime | None = None) -> JobQuerySet:
+        return self.filter(overtaken_q(now, through=through))
+
+    def late(self, now: datetime | None = None) -> JobQuerySet:
+        return self.filter(late_q(now))
+
+    def unclaimed(self, now: datetime | None = None) -> JobQuerySet:
+        return self.filter(unclaimed_q(now))
+
+
 class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=100)
@@ -89,7 +201,7 @@ class Job(models.Model):
     # what the type's concurrency limit is counted per ("org:42"); NULL: one limit for the type
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
     # The limit the job is admitted through, when its type has a concurrency or rate limit:
-    # the type, or "type|key" for a limit counted per key (`jobs.gates`). Such a job gets a
+    # the type, or "type|key" for a limit counted per key (`jobs.services.gates`). Such a job gets a
     # message only once the limit has room for it. NULL: no limit applies.
     gate = models.CharField(max_length=255, null=True, blank=True)
     # Every published message carries the token; a claim must match it, so messages from
@@ -124,6 +236,8 @@ class Job(models.Model):
     estimated_duration = models.FloatField(null=True, blank=True, help_text="seconds")
     actual_duration = models.FloatField(null=True, blank=True, help_text="seconds")
 
+    objects = JobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -142,7 +256,7 @@ class Job(models.Model):
             # the rescuer's and the sweeper's scans stay small whatever the table's size
             models.Index(fields=["heartbeat_at"], name="job_running_heartbeat_idx", condition=Q(status="running")),
             # queued jobs that a message carries, in the order Redis hands them out: the sweeper
-            # finds lost messages here (`jobs.recovery`)
+            # finds lost messages here (`jobs.services.sweeper`)
             models.Index(fields=["queue", "priority", "dispatched_at"], name="job_queued_sent_idx",
                          condition=Q(status="queued", dispatched_at__isnull=False)),
             # queued jobs that no message carries: held for the sweeper (no gate), or waiting
@@ -175,19 +289,11 @@ class Job(models.Model):
 
     @property
     def is_final(self) -> bool:
-        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+        return self.status in FINAL_STATUSES
 
 
 class JobAttempt(models.Model):
-    class Outcome(models.TextChoices):
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed (will retry)"
-        FAILED_FINAL = "failed_final", "Failed (final)"
-        CANCELLED = "cancelled", "Cancelled"
-        LOST = "lost", "Worker lost"
-        INTERRUPTED = "interrupted", "Interrupted by shutdown"
-        TIMEOUT = "timeout", "Timed out"
+    Outcome = AttemptOutcome  # the one enum of outcomes lives in jobs.states
 
     # the unique (job, number) index serves lookups by job: no index of its own
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_set", db_index=False)
@@ -219,7 +325,7 @@ class DeliveryMark(models.Model):
 
     Redis hands out each (queue, priority) list in the order it was filled, so a queued job
     whose message went out well before this mark and was never claimed has lost its message
-    (`jobs.recovery`). Workers raise the mark at most every heartbeat interval; the sweeper
+    (`jobs.services.sweeper`). Workers raise the mark at most every heartbeat interval; the sweeper
     sends a probe through a quiet queue to raise it there.
     """
 

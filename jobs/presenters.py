@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from jobs.errors import JobValidationError
@@ -19,7 +19,7 @@ def iso(value: datetime | None) -> str | None:
     """An aware datetime as ISO 8601 in UTC with a trailing Z; None stays None."""
     if value is None:
         return None
-    return value.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def short_id(job_id: Any) -> str:
@@ -60,11 +60,11 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "dedupKey": job.dedup_key,
         "createdBy": job.created_by_id,
         "createdByName": _user_name(job),
-        # "orgId" is the seeds' name (seed 004); "organizationId" stays for existing readers
+        # "orgId" is the API's name for it; "organizationId" stays for existing readers
         "orgId": job.organization_id,
         "organizationId": job.organization_id,
         "projectId": job.project_id,
-        "projectName": job.project.name if job.project_id is not None else None,
+        "projectName": _project_name(job),
         "cancelRequested": job.cancel_requested_at is not None,
         "createdAt": iso(job.created_at),
         "updatedAt": iso(job.updated_at),
@@ -80,10 +80,13 @@ def job_to_dict(job: Job) -> dict[str, Any]:
 def _user_name(job: Job) -> str | None:
     # The names read relations: list them through `jobs.selectors`, which joins the creator and
     # the project in the same query, so that a page of jobs costs no query per job.
-    if job.created_by_id is None:
-        return None
-    user = job.created_by
-    return user.get_full_name() or user.get_username()
+    user = job.created_by if job.created_by_id is not None else None
+    return None if user is None else (user.get_full_name() or user.get_username())
+
+
+def _project_name(job: Job) -> str | None:
+    project = job.project if job.project_id is not None else None
+    return None if project is None else project.name
 
 
 def attempt_to_dict(attempt: JobAttempt) -> dict[str, Any]:
@@ -124,7 +127,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
-        return value.astimezone(dt_timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     # a table cell is one line: a multi-line error would break the columns
     return " ".join(str(value).split())
 

@@ -1,4 +1,4 @@
-"""Job quotas (seed 002): how many jobs a person may create per minute, hour and day, and how
+"""Job quotas: how many jobs a person may create per minute, hour and day, and how
 large a job's input may be.
 
 1. A scope is one user alone (jobs outside any organization) or one user in one organization.
@@ -22,8 +22,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from jobs.errors import QuotaExceeded
 from jobs import selectors
+from jobs.conf import conf
+from jobs.errors import QuotaExceeded
 from jobs.models import Membership, Organization, QuotaLock
 
 # (period, seconds, setting, organization field)
@@ -83,14 +84,14 @@ class QuotaStatus:
 
 
 def is_exempt(user: Any) -> bool:
-    return bool(settings.JOBS_QUOTA_STAFF_EXEMPT and getattr(user, "is_staff", False))
+    return bool(conf.quota_staff_exempt and getattr(user, "is_staff", False))
 
 
 def _limits(organization: Organization | None) -> list[QuotaWindow]:
     windows = []
     for period, seconds, setting, field in WINDOWS:
         own = getattr(organization, field) if organization is not None else None
-        if own is not None:
+        if organization is not None and own is not None:
             windows.append(QuotaWindow(period, seconds, own, f"{field} of organization {organization.slug}"))
         else:
             windows.append(QuotaWindow(period, seconds, getattr(settings, setting), setting))
@@ -100,7 +101,7 @@ def _limits(organization: Organization | None) -> list[QuotaWindow]:
 def max_payload_bytes(organization: Organization | None) -> int:
     """The payload limit for jobs in this scope: JOBS_MAX_PAYLOAD_BYTES, or the organization's
     own limit when that is lower (it can only narrow the platform's)."""
-    limit = settings.JOBS_MAX_PAYLOAD_BYTES
+    limit = conf.max_payload_bytes
     own = organization.max_payload_bytes if organization is not None else None
     return min(limit, own) if own else limit
 

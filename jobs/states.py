@@ -1,4 +1,5 @@
-"""Job statuses and the table of allowed transitions. Nothing else lives here.
+"""Job statuses, the table of allowed transitions and the outcomes of an attempt. Nothing else
+lives here.
 
     queued ──claim──▶ running ──complete──▶ completed
       │  ▲              │ │ └──fail (no attempts left) / poison pill──▶ failed ──┐
@@ -26,6 +27,19 @@ class JobStatus(models.TextChoices):
     """Cancelled by a user before or while it ran."""
 
 
+class AttemptOutcome(models.TextChoices):
+    """How one execution of a job (a JobAttempt) ended; RUNNING while it lives."""
+
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed (will retry)"
+    FAILED_FINAL = "failed_final", "Failed (final)"
+    CANCELLED = "cancelled", "Cancelled"
+    LOST = "lost", "Worker lost"
+    INTERRUPTED = "interrupted", "Interrupted by shutdown"
+    TIMEOUT = "timeout", "Timed out"
+
+
 ACTIVE_STATUSES: frozenset[str] = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 FINAL_STATUSES: frozenset[str] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
@@ -47,7 +61,7 @@ ACTION_FROM: dict[str, frozenset[str]] = {
     "retry": frozenset({JobStatus.FAILED, JobStatus.CANCELLED}),
 }
 
-# Names other job systems use for the same states for the same states; accepted wherever a status is read from a user.
+# Names other job systems use for the same states; accepted wherever a status is read from a user.
 STATUS_ALIASES: dict[str, str] = {
     "pending": JobStatus.QUEUED,
     "waiting": JobStatus.QUEUED,

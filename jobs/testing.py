@@ -18,20 +18,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from jobs import dispatch
-from jobs.dispatch import Recorded
+from jobs.publishing import modes
+from jobs.publishing.modes import Recorded
 
 __all__ = ["Recorded", "jobs_recorded", "jobs_run_inline"]
 
 
 @contextmanager
 def _mode(mode: str) -> Iterator[None]:
-    previous = dispatch.mode_override
-    dispatch.mode_override = mode
+    previous = modes.mode_override
+    modes.mode_override = mode
     try:
         yield
     finally:
-        dispatch.mode_override = previous
+        modes.mode_override = previous
 
 
 @contextmanager
@@ -44,11 +44,11 @@ def jobs_run_inline() -> Iterator[None]:
 @contextmanager
 def jobs_recorded() -> Iterator[list[Recorded]]:
     """Publish nothing inside the block; yield the list of what would have been published."""
-    start = len(dispatch.recorded)
+    start = len(modes.recorded)
     sent: list[Recorded] = []
     with _mode("record"):
         try:
             yield sent
         finally:
-            sent.extend(dispatch.recorded[start:])
-            del dispatch.recorded[start:]
+            sent.extend(modes.recorded[start:])
+            del modes.recorded[start:]

@@ -18,19 +18,23 @@ goes through `jobs.services`, which calls these, so every path gets the same rul
 3. A job starts at most MAX_DELAY (366 days) from now, by run_at or by delay.
 4. A dedup key is 1 to 255 characters of storable text (200 for `job_submit`, which adds its
    scope in front).
+5. The helpers every app's checks share: `int_in_range` and `number_in_range` (a bool is never
+   a number here, though Python's True is an int), `input_schema_problem` (a type's schema,
+   one error format wherever an input is checked) and `organization_for` (a job or schedule in
+   a project belongs to the project's organization).
 """
 from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _json_string  # C: the quoted string json.dumps writes
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
+from pydantic import ValidationError as SchemaError
 
+from jobs.conf import conf
 from jobs.errors import JobValidationError, PayloadTooLarge
 
 # Levels of objects and arrays in an input, the input object itself being the first. Far more
@@ -55,6 +59,80 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 _SHOWN_WIDTH = 60
 
 
+# --- shared checks -------------------------------------------------------------------------
+
+
+def is_int(value: Any) -> bool:
+    """An int and not a bool (Python's True is the int 1; as a count it is a mistake)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float, and not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def int_in_range(field: str, value: Any, lo: int, hi: int | None = None, *,
+                 error: type[JobValidationError] = JobValidationError, lo_label: str | None = None) -> int:
+    """`value` when it is an int (not a bool) from lo to hi (no upper bound when hi is None);
+    else `error(field, "must be an integer from 1 to 10, got 11")`. `lo_label` shows what the
+    lower end means ("1 (most urgent)")."""
+    if is_int(value) and lo <= value and (hi is None or value <= hi):
+        return int(value)
+    low = lo_label or str(lo)
+    expected = f"from {low} to {hi}" if hi is not None else f">= {low}"
+    raise error(field, f"must be an integer {expected}, got {value!r}")
+
+
+def number_in_range(field: str, value: Any, lo: float, hi: float | None = None, *, what: str = "number",
+                    error: type[JobValidationError] = JobValidationError) -> float:
+    """`value` as a float when it is a finite number (not a bool) from lo to hi; else
+    `error(field, "must be a finite number of days >= 0, got -1")` (`what` names the unit)."""
+    if is_number(value) and lo <= value and (hi is None or value <= hi):
+        return float(value)
+    expected = f"from {lo:g} to {hi:g}" if hi is not None else f">= {lo:g}"
+    raise error(field, f"must be a finite {what} {expected}, got {value!r}")
+
+
+def input_schema_problem(spec: Any, payload: Any) -> JobValidationError | None:
+    """What the type's schema (a pydantic model) refuses in `payload`, as a JobValidationError
+    naming the first field it refuses ("input.invoice_id: Input should be a valid integer");
+    None when it fits or the type has no schema. Every check of an input against a schema
+    (creating a job, a schedule, a worker about to run one) reports in this one format."""
+    if spec.schema is None:
+        return None
+    try:
+        spec.schema.model_validate(payload)
+    except SchemaError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return JobValidationError(f"input.{where}" if where else "input", first.get("msg", "is invalid"))
+    return None
+
+
+def check_input_schema(spec: Any, payload: Any) -> None:
+    """Raise `input_schema_problem`'s error, if any."""
+    problem = input_schema_problem(spec, payload)
+    if problem is not None:
+        raise problem
+
+
+def organization_for(*, project: Any, organization: Any, field: str = "projectId",
+                     error: type[JobValidationError] = JobValidationError) -> Any:
+    """The organization a job or schedule belongs to: a project's belongs to the project's
+    organization, so with no organization given it is the project's; a given one must be the
+    project's (a project outside any organization takes the given one)."""
+    if project is None:
+        return organization
+    if organization is None:
+        return project.organization
+    if project.organization_id not in (None, organization.pk):
+        raise error(field, f"project {project.pk} belongs to another organization than {organization.pk}")
+    return organization
+
+
 # --- the input ------------------------------------------------------------------------------
 
 
@@ -67,7 +145,7 @@ def validated_input(value: Any, *, max_bytes: int | None = None) -> dict[str, An
         return {}
     if not isinstance(value, dict):
         raise JobValidationError("input", f"must be a JSON object, got {type(value).__name__}")
-    limit = settings.JOBS_MAX_PAYLOAD_BYTES if max_bytes is None else max_bytes
+    limit = conf.max_payload_bytes if max_bytes is None else max_bytes
     size = _measured(value, limit)
     if size > limit:
         raise PayloadTooLarge(size, limit)
@@ -109,9 +187,7 @@ def _measured(payload: dict[str, Any], limit: int) -> int:
                     size += len(_json_string(item))
                     if "\x00" in item or not item.isascii():
                         _check_text(item, (*path, key))
-                elif kind is int:
-                    size += len(repr(item))
-                elif kind is float and item - item == 0.0:  # finite: NaN and infinities give NaN
+                elif kind is int or kind is float and item - item == 0.0:
                     size += len(repr(item))
                 elif item is None or kind is bool:
                     size += 5 if item is False else 4
@@ -165,7 +241,7 @@ def _check_text(text: str, path: tuple[Any, ...], *, of_key: bool = False) -> No
     problem = unstorable(text)
     if problem is not None:
         what = f"a key of {_where(path)}" if of_key else _where(path)
-        raise JobValidationError("input", f"{problem}: {what} is {shown(text, _UNSTORABLE.search(text).start())}")
+        raise JobValidationError("input", f"{problem}: {what} is {shown(text, _unstorable_at(text))}")
 
 
 def _too_deep(path: tuple[Any, ...]) -> JobValidationError:
@@ -197,6 +273,12 @@ def unstorable(text: str) -> str | None:
         return "must not contain the NUL character (U+0000), which PostgreSQL cannot store"
     return (f"must not contain the lone surrogate U+{ord(char):04X} (half of a UTF-16 pair, not a character), "
             "which PostgreSQL cannot store")
+
+
+def _unstorable_at(text: str) -> int:
+    """Where the first character PostgreSQL cannot store is in `text` (0 if none)."""
+    found = _UNSTORABLE.search(text)
+    return found.start() if found is not None else 0
 
 
 def result_problem(value: Any) -> str | None:
@@ -264,19 +346,19 @@ def validated_dedup_key(key: Any, *, max_length: int = DEDUP_KEY_MAX) -> str | N
                                              f"got {len(key)}: {shown(key)}")
     problem = unstorable(key)
     if problem is not None:
-        raise JobValidationError("dedupKey", f"{problem}: got {shown(key, _UNSTORABLE.search(key).start())}")
+        raise JobValidationError("dedupKey", f"{problem}: got {shown(key, _unstorable_at(key))}")
     return key
 
 
-def _validated_priority(priority: Any, default: int) -> int:
+def validated_priority(priority: Any, default: int) -> int:
+    """A job's priority, 1 (most urgent) to 10; `default` (the type's) when None."""
     if priority is None:
         return default
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 10:
-        raise JobValidationError("priority", f"must be an integer from 1 (most urgent) to 10, got {priority!r}")
-    return priority
+    return int_in_range("priority", priority, 1, 10, lo_label="1 (most urgent)")
 
 
-def _validated_run_at(run_at: Any, delay: Any, now: datetime) -> datetime | None:
+
+def validated_run_at(run_at: Any, delay: Any, now: datetime) -> datetime | None:
     """When the job may start (None: now), from a run time or a delay in seconds, at most
     MAX_DELAY ahead; JobValidationError naming runAt or delay otherwise."""
     if run_at is not None and delay is not None:
@@ -301,7 +383,7 @@ def _validated_run_at(run_at: Any, delay: Any, now: datetime) -> datetime | None
     if run_at > now + MAX_DELAY:
         raise JobValidationError("runAt", f"must be at most {MAX_DELAY.days} days ahead, got {run_at.isoformat()}")
     try:
-        run_at.astimezone(dt_timezone.utc)  # what the database stores; year 1 at UTC+5 has no UTC time
+        run_at.astimezone(UTC)  # what the database stores; year 1 at UTC+5 has no UTC time
     except OverflowError:
         raise JobValidationError("runAt", f"is out of range: {run_at.isoformat()}") from None
     return run_at

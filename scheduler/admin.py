@@ -117,12 +117,11 @@ class _ScheduleAdmin(admin.ModelAdmin):
     def controls(self, schedule: ScheduledJob) -> str:
         # buttons inside the change page's own form (which carries the CSRF token), posting to
         # the views below; `formaction` avoids a nested form and a template
-        info = self.model._meta.app_label, self.model._meta.model_name
-        buttons = [(reverse("admin:%s_%s_run" % info, args=[schedule.pk]), "Run now")]
+        buttons = [(reverse(self.url_name("run"), args=[schedule.pk]), "Run now")]
         if schedule.paused:
-            buttons.append((reverse("admin:%s_%s_resume" % info, args=[schedule.pk]), "Resume"))
+            buttons.append((reverse(self.url_name("resume"), args=[schedule.pk]), "Resume"))
         else:
-            buttons.append((reverse("admin:%s_%s_pause" % info, args=[schedule.pk]), "Pause"))
+            buttons.append((reverse(self.url_name("pause"), args=[schedule.pk]), "Pause"))
         return format_html_join(
             " ", '<button type="submit" class="button" formaction="{}" formmethod="post">{}</button>', buttons
         )
@@ -170,13 +169,16 @@ class _ScheduleAdmin(admin.ModelAdmin):
             self.message_user(request, f"Could not {verb} {len(failures)} schedule(s): {listed}{more}",
                               messages.ERROR)
 
+    def url_name(self, verb: str, *, namespaced: bool = True) -> str:
+        """The name of this page's URL for `verb` ("admin:scheduler_systemscheduledjob_run")."""
+        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}_{verb}"
+        return f"admin:{name}" if namespaced else name
+
     def get_urls(self) -> list[Any]:
-        info = self.model._meta.app_label, self.model._meta.model_name
         view = self.admin_site.admin_view
         return [
-            path("<int:object_id>/pause/", view(self.object_view("pause")), name="%s_%s_pause" % info),
-            path("<int:object_id>/resume/", view(self.object_view("resume")), name="%s_%s_resume" % info),
-            path("<int:object_id>/run/", view(self.object_view("run")), name="%s_%s_run" % info),
+            path(f"<int:object_id>/{verb}/", view(self.object_view(verb)), name=self.url_name(verb, namespaced=False))
+            for verb in ("pause", "resume", "run")
         ] + super().get_urls()
 
     def object_view(self, verb: str) -> Callable[..., HttpResponse]:
@@ -187,13 +189,12 @@ class _ScheduleAdmin(admin.ModelAdmin):
                 return HttpResponseNotAllowed(["POST"])
             if not self.has_operate_permission(request):
                 raise PermissionDenied
-            info = self.model._meta.app_label, self.model._meta.model_name
             schedules = self.get_queryset(request).filter(pk=object_id)
             if not schedules.exists():
                 self.message_user(request, f"schedule {object_id} does not exist", messages.ERROR)
-                return HttpResponseRedirect(reverse("admin:%s_%s_changelist" % info))
+                return HttpResponseRedirect(reverse(self.url_name("changelist")))
             action(request, schedules)
-            return HttpResponseRedirect(reverse("admin:%s_%s_change" % info, args=[object_id]))
+            return HttpResponseRedirect(reverse(self.url_name("change"), args=[object_id]))
 
         return view
 

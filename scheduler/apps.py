@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -8,4 +10,6 @@ class SchedulerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from scheduler import checks, signals  # noqa: F401  (register the check and the beat_init receiver)
+        # Registering the system check and the beat_init receiver imports the services, hence
+        # the models: that must wait for Django's app registry, which is ready only here.
+        from scheduler import checks, signals  # noqa: F401, PLC0415

@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core import checks
 
+from scheduler import system
+
 
 @checks.register("conveyor")
 def check_system_schedules(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from scheduler import system
-
     return [checks.Error(problem, obj="scheduler.system.SYSTEM_SCHEDULES", id="conveyor.E101")
             for problem in system.validate_all(system.SYSTEM_SCHEDULES)]

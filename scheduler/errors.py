@@ -8,6 +8,8 @@ from jobs.errors import ConveyorError, JobValidationError
 
 
 class ScheduleNotFound(ConveyorError):
+    http_status = 404
+
     def __init__(self, ref: Any) -> None:
         self.ref = ref
         super().__init__(f"schedule {ref} does not exist")
@@ -20,6 +22,8 @@ class ScheduleValidationError(JobValidationError):
 class ScheduleConflict(ConveyorError):
     """The schedule's state forbids the action (an HTTP 409): editing a system schedule,
     running one while its previous run is still going under the overlap policy "skip"."""
+
+    http_status = 409
 
     def __init__(self, schedule: Any, message: str) -> None:
         self.schedule_id = getattr(schedule, "pk", schedule)

@@ -20,6 +20,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from scheduler.timetable import Timetable
+
 
 class ScheduleKind(models.TextChoices):
     SYSTEM = "system", "System (declared in code)"
@@ -66,6 +68,13 @@ class FireOutcome(models.TextChoices):
 
 
 class ScheduledJob(models.Model):
+    """A schedule: when to start what, and what its last tick did.
+
+    The name says "job" for history only: renaming the model would rename its table and its
+    admin URLs (`/admin/scheduler/scheduledjob/`), which this project keeps stable. Read it as
+    "Schedule"; the jobs a schedule starts are `jobs.Job` rows found by their dedup key.
+    """
+
     kind = models.CharField(max_length=8, choices=ScheduleKind.choices, default=ScheduleKind.USER)
     name = models.CharField(max_length=100)
     description = models.CharField(max_length=500, blank=True, default="")
@@ -155,6 +164,12 @@ class ScheduledJob(models.Model):
         if self.frequency == Frequency.MONTHLY:
             return f"{at.minute} {at.hour} {self.day_of_month or 1} * *"
         return ""
+
+    def timetable(self) -> Timetable:
+        """Its run times (a stored row was validated when written, so this does not raise)."""
+        if self.frequency == Frequency.INTERVAL:
+            return Timetable.for_interval(self.interval_seconds or 0)
+        return Timetable.for_cron(self.cron_expression(), self.timezone)
 
     def job_key(self, suffix: str) -> str:
         """The dedup key this schedule gives the job services for one run (`suffix`: the tick)."""

@@ -24,7 +24,7 @@ def when_text(schedule: ScheduledJob) -> str:
     if schedule.frequency == Frequency.DAILY:
         return f"daily {at} {schedule.timezone}"
     if schedule.frequency == Frequency.WEEKLY:
-        return f"weekly {Weekday(schedule.weekday).label} {at} {schedule.timezone}"
+        return f"weekly {Weekday(schedule.weekday or 0).label} {at} {schedule.timezone}"
     if schedule.frequency == Frequency.MONTHLY:
         return f"monthly on day {schedule.day_of_month} {at} {schedule.timezone}"
     return f"cron {schedule.cron} {schedule.timezone}"

@@ -1,9 +1,11 @@
-"""Every read of schedules for the admin, the management commands and (later) the API.
+"""Every read of schedules for the admin, the management commands and the API.
 
-Writes live in `scheduler.services`. Visibility follows the jobs' rule (ARCHITECTURE,
-invariant 7): a user sees their own schedules and their organizations' ones, staff see
-everything, system schedules included; an invisible schedule is "not found", never
-"forbidden".
+Writes live in `scheduler.services`, which may import this module (never the reverse).
+Visibility is the jobs' own access policy (`jobs.selectors.access`, ARCHITECTURE invariant
+7) on the schedule's owner and organization: a user sees their own schedules and their
+organizations' ones and manages their own and those of the organizations they administer;
+staff see and manage everything, system schedules included; an invisible schedule is "not
+found", never "forbidden".
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from jobs.models import Job, Membership
+from jobs.models import Job
+from jobs.selectors import is_person, may_act, scope_q
 from jobs.states import JobStatus
+from jobs.validation import int_in_range
 from scheduler.errors import ScheduleNotFound, ScheduleValidationError
 from scheduler.models import Frequency, ScheduledJob, ScheduleKind
 
@@ -53,28 +57,22 @@ def schedules_visible_to(*, user: Any, queryset: QuerySet[ScheduledJob] | None =
     """The schedules `user` may see: their own and their organizations' user schedules; all,
     for staff. Anonymous users see none."""
     qs = queryset if queryset is not None else schedule_queryset()
-    if user is None or not getattr(user, "is_authenticated", False):
-        return qs.none()
-    if user.is_staff:
+    if not is_person(user):
+        return qs.none()  # no query at all, where a condition would still cost one
+    scope = scope_q(user=user, owner_field="owner")
+    if scope is None:
         return qs
-    organizations = Membership.objects.filter(user=user).values("organization_id")
-    return qs.filter(kind=ScheduleKind.USER).filter(Q(owner=user) | Q(organization_id__in=organizations))
+    # system schedules are for staff; with no owner and no organization the scope leaves
+    # them out anyway, the kind says so in the query
+    return qs.filter(kind=ScheduleKind.USER).filter(scope)
 
 
 def schedule_can_manage(*, user: Any, schedule: ScheduledJob) -> bool:
     """May `user` change, pause, resume, run or delete `schedule`: staff; the owner; an admin
     of its organization. (System schedules: staff only, and only pause, resume, run now.)"""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    if user.is_staff:
-        return True
-    if schedule.is_system:
-        return False
-    if schedule.owner_id == user.pk:
-        return True
-    return schedule.organization_id is not None and Membership.objects.filter(
-        user=user, organization_id=schedule.organization_id, role=Membership.Role.ADMIN
-    ).exists()
+    if schedule.is_system and not getattr(user, "is_staff", False):
+        return False  # defined in code: only an operator pauses, resumes or runs it
+    return may_act(user=user, owner_id=schedule.owner_id, organization_id=schedule.organization_id)
 
 
 def parse_schedule_id(schedule_id: Any) -> int:
@@ -113,10 +111,7 @@ def schedule_find(*, ref: str) -> ScheduledJob:
 def schedule_upcoming(*, schedule: ScheduledJob, count: int = 5, after: datetime | None = None) -> list[datetime]:
     """The next `count` run times (the API shows five); [] for a paused or disabled schedule
     and for a core task schedule (beat sends those every few seconds)."""
-    from scheduler.services import schedule_timetable
-
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_UPCOMING:
-        raise ScheduleValidationError("count", f"must be an integer from 1 to {MAX_UPCOMING}, got {count!r}")
+    int_in_range("count", count, 1, MAX_UPCOMING, error=ScheduleValidationError)
     if not schedule.is_active or schedule.fires_through_task or schedule.next_run_at is None:
         return []
     after = after or timezone.now()
@@ -125,7 +120,7 @@ def schedule_upcoming(*, schedule: ScheduledJob, count: int = 5, after: datetime
         every = timedelta(seconds=schedule.interval_seconds or 0)
         return [first + every * index for index in range(count)]
     # the unfired tick first (it may be overdue, to be fired by the overdue check), then the timetable
-    return [first, *schedule_timetable(schedule=schedule).upcoming(max(first, after), count - 1)]
+    return [first, *schedule.timetable().upcoming(max(first, after), count - 1)]
 
 
 def schedule_jobs(*, schedule: ScheduledJob) -> QuerySet[Job]:

@@ -17,15 +17,16 @@ import logging
 from typing import Any
 
 from celery.signals import beat_init
+from django_celery_beat.models import PeriodicTasks
+
+from scheduler.errors import ScheduleConfigurationError
+from scheduler.services import schedules_sync
 
 logger = logging.getLogger("conveyor.scheduler")
 
 
 @beat_init.connect
 def sync_system_schedules_at_beat_start(sender: Any = None, **kwargs: Any) -> None:
-    from scheduler.errors import ScheduleConfigurationError
-    from scheduler.services import schedules_sync
-
     try:
         _take_first_look(sender)
         report = schedules_sync()
@@ -47,9 +48,7 @@ def sync_system_schedules_at_beat_start(sender: Any = None, **kwargs: Any) -> No
 def _take_first_look(service: Any) -> None:
     """Make the running scheduler record the current change stamp (creating one on a fresh
     database), so that the sync's `update_changed()` is newer and read at the next tick."""
-    from django_celery_beat.models import PeriodicTasks
-
-    scheduler = getattr(service, "scheduler", None)
-    if callable(getattr(scheduler, "schedule_changed", None)):  # DatabaseScheduler and its subclasses
+    schedule_changed = getattr(getattr(service, "scheduler", None), "schedule_changed", None)
+    if callable(schedule_changed):  # DatabaseScheduler and its subclasses
         PeriodicTasks.update_changed()
-        scheduler.schedule_changed()
+        schedule_changed()

@@ -6,9 +6,9 @@ schedule is never touched. `manage.py check` refuses a schedule with a bad cron 
 unknown job type or task, naming it.
 
 How a tick fires depends on what it starts:
-  * job_type of a tracked handler (seed 003's maintenance): `jobs.services.job_create`, with the
-    dedup key `system:<name>:<scheduled time>`; a Job row anyone can follow in the admin;
-  * job_type of a system handler (`system=True`, seed 004's storage:cleanup): `system_job_send`,
+  * job_type of a tracked handler (the dossier pipeline's maintenance): `jobs.services.job_create`,
+    with the dedup key `system:<name>:<scheduled time>`; a Job row anyone can follow in the admin;
+  * job_type of a system handler (`system=True`, such as storage:cleanup): `system_job_send`,
     no Job row; the tick is still claimed once in the schedule's row, so it runs once per tick;
   * task (the core's rescuer and sweeper): beat sends the Celery task itself, every `every`
     seconds, expiring after one interval; they are idempotent and cheap, so two beats sending
@@ -21,11 +21,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from importlib import import_module, util
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 
+from config.celery import app
+from handlers.registry import get_handler, registered_types
+from jobs.conf import conf
 from scheduler.models import CatchUp, Overlap
+from scheduler.timetable import Timetable, TimetableError, parse_cron, parse_timezone
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 
@@ -41,7 +47,7 @@ class SystemSchedule:
     every: float | None = None  # or: seconds between runs
     input: dict[str, Any] = field(default_factory=dict)
     enabled: bool = True
-    overlap: str = Overlap.SKIP  # tracked jobs only: a system job or a task has no run to wait for
+    overlap: str = Overlap.SKIP  # tracked jobs only: an untracked job or a task has no run to wait for
     catch_up: str = CatchUp.RUN_ONCE
     timezone: str = ""  # "" : settings.TIME_ZONE
     description: str = ""
@@ -56,14 +62,14 @@ SYSTEM_SCHEDULES: list[SystemSchedule] = [
     SystemSchedule(
         name="jobs:rescue-stale",
         task="jobs.rescue_stale_jobs",
-        every=settings.JOBS_RESCUE_INTERVAL,
+        every=conf.rescue_interval,
         overlap=Overlap.ALLOW,
         description="Requeue running jobs whose worker stopped heartbeating.",
     ),
     SystemSchedule(
         name="jobs:sweep-unclaimed",
         task="jobs.sweep_unclaimed_jobs",
-        every=settings.JOBS_SWEEP_INTERVAL,
+        every=conf.sweep_interval,
         overlap=Overlap.ALLOW,
         description="Publish queued jobs that no message will deliver; expire overdue ones.",
     ),
@@ -79,12 +85,12 @@ SYSTEM_SCHEDULES: list[SystemSchedule] = [
     SystemSchedule(
         name="scheduler:fire-overdue",
         task="scheduler.fire_overdue_schedules",
-        every=settings.JOBS_SCHEDULE_CHECK_INTERVAL,
+        every=conf.schedule_check_interval,
         overlap=Overlap.ALLOW,
         description="Fire schedules whose tick passed without beat's message (lost message, beat "
         "down, a crontab beat skipped): once, by the catch-up policy.",
     ),
-    # --- seed 004 -------------------------------------------------------------------------------
+    # --- temporary files ---------------------------------------------------------------------
     SystemSchedule(
         name="storage:cleanup",
         job_type="storage:cleanup",
@@ -92,7 +98,7 @@ SYSTEM_SCHEDULES: list[SystemSchedule] = [
         overlap=Overlap.ALLOW,
         description="Delete expired temporary files under STORAGE_TEMP_DIR (hourly).",
     ),
-    # --- seed 003 -------------------------------------------------------------------------------
+    # --- the dossier pipeline (handlers/dossiers.py) ---------------------------------------------
     SystemSchedule(
         name="sync-updated-dossiers",
         job_type="sync-updated-dossiers",
@@ -116,9 +122,6 @@ SYSTEM_SCHEDULES: list[SystemSchedule] = [
 
 def validate(schedule: SystemSchedule) -> list[str]:
     """Every problem with one system schedule, each naming it and the bad value."""
-    from handlers.registry import get_handler, registered_types
-    from scheduler.timetable import Timetable, TimetableError, parse_cron, parse_timezone
-
     where = f"system schedule {schedule.name!r}"
     problems: list[str] = []
     if not isinstance(schedule.name, str) or not _NAME.match(schedule.name) or schedule.name.startswith(
@@ -134,7 +137,7 @@ def validate(schedule: SystemSchedule) -> list[str]:
             problems.append(f"{where}: unknown job type {schedule.job_type!r}; registered types: {known}")
         else:
             if spec.system and schedule.overlap == Overlap.SKIP:
-                problems.append(f"{where}: {schedule.job_type!r} is a system job (no Job row), so the overlap "
+                problems.append(f"{where}: {schedule.job_type!r} is an untracked job (no Job row), so the overlap "
                                 "policy 'skip' cannot see its previous run; use Overlap.ALLOW")
             if spec.schema is not None and isinstance(schedule.input, dict):
                 try:
@@ -177,12 +180,6 @@ def _task_exists(name: str) -> bool:
     """Is `name` a registered Celery task? The apps' tasks modules are imported as Celery's
     autodiscovery would (not through the loader: its Django fix-up runs the system checks,
     and this runs inside one)."""
-    from importlib import import_module, util
-
-    from django.apps import apps
-
-    from config.celery import app
-
     for config in apps.get_app_configs():
         module = f"{config.name}.tasks"
         if util.find_spec(module) is not None:

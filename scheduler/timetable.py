@@ -25,12 +25,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from celery.schedules import crontab_parser
 
-UTC = dt_timezone.utc
+from jobs.validation import is_number
 
 # How far ahead (and back) a search for a matching day goes: covers Feb 29 and every rare
 # combination of day and month a valid expression can name.
@@ -116,7 +116,8 @@ def parse_cron(expression: str) -> CronSpec:
         if not values:
             raise TimetableError(f"{expression!r}: the {name} field {raw!r} matches nothing")
         sets.append(values)
-    spec = CronSpec(*parts, *sets)
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    spec = CronSpec(minute, hour, day_of_month, month_of_year, day_of_week, *sets)
     if len(spec.days_of_month) < 31 and len(spec.days_of_week) < 7:
         raise TimetableError(
             f"{expression!r} restricts both the day of month and the day of week; cron would run on "
@@ -191,8 +192,7 @@ class Timetable:
 
     @classmethod
     def for_interval(cls, seconds: float) -> Timetable:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
-                or seconds <= 0:
+        if not (is_number(seconds) and seconds > 0):
             raise TimetableError(f"an interval must be a positive number of seconds, got {seconds!r}")
         return cls(zone=ZoneInfo("UTC"), interval=float(seconds))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import signal
@@ -21,9 +22,12 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from soak import faults, load, report
 from soak.cluster import FAST_RECOVERY, Cluster, SetupError
@@ -43,7 +47,8 @@ RECOVERY_SETTINGS = ("JOBS_HEARTBEAT_INTERVAL", "JOBS_HEARTBEAT_TIMEOUT", "JOBS_
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m soak", description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=None, help="Jobs to create (default 2000; 400 with --small).")
-    parser.add_argument("--rate", type=float, default=None, help="Jobs created per second (default 25; 20 with --small).")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="Jobs created per second (default 25; 20 with --small).")
     parser.add_argument("--small", action="store_true", help="The CI size: 400 jobs at 20/s.")
     parser.add_argument("--seed", type=int, default=1, help="Seed of the jobs' types and sleeps and of the faults.")
     parser.add_argument("--limited-share", type=float, default=0.3, help="Share of jobs of the limited types, half "
@@ -59,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-end", type=float, default=None, help="Seconds after the load starts when the fault "
                         "window closes (default: 90%% of the creation time).")
     parser.add_argument("--redis-down", type=float, default=2.0, help="Seconds Redis stays stopped (default 2).")
-    parser.add_argument("--postgres-down", type=float, default=5.0, help="Seconds PostgreSQL stays stopped (default 5).")
+    parser.add_argument("--postgres-down", type=float, default=5.0,
+                        help="Seconds PostgreSQL stays stopped (default 5).")
     parser.add_argument("--timeout", type=float, default=900.0, help="Seconds to wait, once the load and the faults "
                         "are over, for every job to be terminal (default 900).")
     parser.add_argument("--fast-recovery", action="store_true", help="Shorter heartbeat, rescuer and sweeper "
@@ -93,8 +99,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def setup_django(env: dict[str, str], log_file: Path) -> None:
     """Django in this process, on the soak's servers and settings; its log to a file."""
-    import logging
-
     for name in [name for name in os.environ if name not in env]:
         del os.environ[name]
     os.environ.update(env)
@@ -151,8 +155,6 @@ def wait_terminal(journal: Journal, planned: int, timeout: float) -> float | Non
 def run(args: argparse.Namespace, workdir: Path, journal: Journal, cluster: Cluster) -> dict[str, Any]:
     cluster.start_servers()
     cluster.migrate()
-    import psycopg
-
     assert cluster.postgres is not None
     with psycopg.connect(cluster.postgres.url(), autocommit=True) as conn:
         conn.execute(EFFECT_DDL)
@@ -204,7 +206,8 @@ def run(args: argparse.Namespace, workdir: Path, journal: Journal, cluster: Clus
             "recovery_defaults": not args.fast_recovery,
             "workers": cluster.describe(),
             "workdir": str(workdir),
-            "machine": f"{os.uname().sysname} {os.uname().machine}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+            "machine": f"{os.uname().sysname} {os.uname().machine}, {os.cpu_count()} CPUs, "
+                       f"Python {sys.version.split()[0]}",
         },
     )
 
@@ -233,8 +236,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak could not run: {exc}", file=sys.stderr, flush=True)
         return 2
     except Exception:  # a server that would not start, a bug of the soak's: still exit 2, cleaned up
-        import traceback
-
         traceback.print_exc()
         print("soak could not run to its end (above)", file=sys.stderr, flush=True)
         return 2

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import redis
 
 from config.embedded_redis import EmbeddedRedis, free_port
 from soak.journal import Journal
@@ -80,7 +81,8 @@ class Cluster:
     def start_servers(self) -> None:
         bin_dir = server_bin_dir()
         if bin_dir is None:
-            raise SetupError("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under /usr/lib/postgresql/*/bin")
+            raise SetupError("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under "
+                             "/usr/lib/postgresql/*/bin")
         # the server may run as the postgres user: it must be able to reach its folder
         self.workdir.chmod(0o755)
         self.postgres = OwnPostgres(bin_dir, self.workdir / "postgres", free_port())
@@ -118,8 +120,6 @@ class Cluster:
 
     def messages_in_redis(self) -> dict[str, int]:
         """Messages Redis holds now: waiting in the queues, and delivered but not acked."""
-        import redis
-
         assert self.redis is not None
         client = redis.Redis.from_url(self.redis.url, socket_timeout=2)
         try:
@@ -268,8 +268,8 @@ class Cluster:
                 for worker in [w for w in self.workers if not w.alive()]:
                     self.workers.remove(worker)
                     self.journal.add("worker_exit", f"{worker.name} (pid {worker.pid}) exited by itself with "
-                                     f"{worker.returncode()}; see {worker.log_path}", worker=worker.name, pgid=worker.pid,
-                                     code=worker.returncode())
+                                     f"{worker.returncode()}; see {worker.log_path}",
+                                     worker=worker.name, pgid=worker.pid, code=worker.returncode())
                     self._schedule_restart(worker)
                 for worker, deadline in list(self.stopping.items()):
                     if not worker.alive():

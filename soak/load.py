@@ -67,7 +67,7 @@ class Creator(threading.Thread):
                     return
                 self.created += 1
             self.finished_at = time.time()
-        except BaseException as exc:  # noqa: BLE001 - reported by the soak, not lost in a thread
+        except BaseException as exc:
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             connection.close()
@@ -94,7 +94,8 @@ class Creator(threading.Thread):
                     self.journal.add("create_retry", f"creating job #{job.n} failed ({type(exc).__name__}: "
                                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); trying again")
                 elif now - first_failure > GIVE_UP_AFTER:
-                    self.error = f"job #{job.n} could not be created for {GIVE_UP_AFTER:.0f}s: {type(exc).__name__}: {exc}"
+                    self.error = (f"job #{job.n} could not be created for {GIVE_UP_AFTER:.0f}s: "
+                                  f"{type(exc).__name__}: {exc}")
                     self.journal.add("create_failed", self.error)
                     return False
                 time.sleep(0.5)

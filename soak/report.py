@@ -64,7 +64,8 @@ def _runs(events: list[dict[str, Any]], kills: dict[int, list[float]], deaths: d
     by_pid: dict[int, list[float]] = defaultdict(list)
     for event in events:
         by_pid[event["pid"]].append(event["t"])
-    runs, how = [], Counter()
+    runs: list[dict[str, Any]] = []
+    how: Counter[str] = Counter()
     for start in (e for e in events if e["e"] == "start"):
         t = start["t"]
         if start["run"] in ends:
@@ -143,11 +144,7 @@ def build(*, workdir: Path, planned: int, journal_entries: list[dict[str, Any]],
     db = database_figures()
     statuses, effects, outcomes = db["statuses"], db["effects"], db["outcomes"]
     events = read_all(workdir)
-    kills: dict[int, list[float]] = defaultdict(list)
-    for entry in journal_entries:
-        if entry["kind"] in ("sigkill", "worker_stop_timeout") and entry.get("pgid"):
-            kills[entry["pgid"]].append(entry["t"])
-    runs, ended_by = _runs(events, kills, deaths, now)
+    runs, ended_by = _runs(events, _kills(journal_entries), deaths, now)
     violations = _violations(runs, t0)
 
     in_db = sum(statuses.values())
@@ -185,12 +182,32 @@ def build(*, workdir: Path, planned: int, journal_entries: list[dict[str, Any]],
     if in_db != planned:  # the load itself fell short: nothing above says the whole story
         report["problems"].insert(0, f"created {in_db} of {planned} jobs")
     report["ok"] = not report["problems"]
+    report["faults"] = [e for e in journal_entries if e["kind"] in FAULT_KINDS]
+    report["noticed"] = [e for e in journal_entries if e["kind"] not in FAULT_KINDS]
+    report["details"] = _details(db, events, runs, ended_by, violations=violations, without_effect=without_effect,
+                                 doubles=doubles, unexplained=unexplained)
+    report.update(extra)
+    return report
+
+
+def _kills(journal_entries: list[dict[str, Any]]) -> dict[int, list[float]]:
+    """When each worker's process group was killed (or stopped by force), by its group id."""
+    kills: dict[int, list[float]] = defaultdict(list)
+    for entry in journal_entries:
+        if entry["kind"] in ("sigkill", "worker_stop_timeout") and entry.get("pgid"):
+            kills[entry["pgid"]].append(entry["t"])
+    return kills
+
+
+def _details(db: dict[str, Any], events: list[dict[str, Any]], runs: list[dict[str, Any]], ended_by: Counter[str], *,
+             violations: list[dict[str, Any]], without_effect: list[str], doubles: dict[str, int],
+             unexplained: list[str]) -> dict[str, Any]:
+    """What a reader needs to look into a problem: totals and a few examples of each kind."""
+    statuses, effects, outcomes = db["statuses"], db["effects"], db["outcomes"]
     attempt_outcomes: Counter[str] = Counter()
     for counts in outcomes.values():
         attempt_outcomes.update(counts)
-    report["faults"] = [e for e in journal_entries if e["kind"] in FAULT_KINDS]
-    report["noticed"] = [e for e in journal_entries if e["kind"] not in FAULT_KINDS]
-    report["details"] = {
+    return {
         "statuses_at_the_end": dict(statuses),
         "attempt_outcomes": dict(attempt_outcomes),
         "effect_rows": sum(effects.values()),
@@ -208,8 +225,6 @@ def build(*, workdir: Path, planned: int, journal_entries: list[dict[str, Any]],
             "limit_violations": violations[:EXAMPLES],
         },
     }
-    report.update(extra)
-    return report
 
 
 LABELS = [

@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the API tests (tests/test_api_*.py import what they use).
+"""Fixtures and helpers shared by the API tests (tests/integration/test_api_*.py import what they use).
 
 The cast of the permission matrix: two unrelated users A and B, an organization with a
 member, an admin and a colleague who created its job, and a staff user; each signs in with
@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 
 from jobs.models import Job, Membership, Organization, Project
 from tests.factories import make_job, make_membership, make_org, make_project
-
 
 _seq = itertools.count(1)
 
@@ -56,7 +55,7 @@ class Cast:
 
 @pytest.fixture
 def relaxed_quotas(settings: Any) -> None:
-    """No quota in the way of tests about something else (tests/test_api_quotas.py sets its own)."""
+    """No quota in the way of tests about something else (tests/integration/test_api_quotas.py sets its own)."""
     settings.JOBS_QUOTA_PER_MINUTE = 0
     settings.JOBS_QUOTA_PER_HOUR = 0
     settings.JOBS_QUOTA_PER_DAY = 0

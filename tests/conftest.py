@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,11 @@ from tests import settings as test_settings
 from tests.processes import ProcessGroup
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def broker() -> Iterator[str]:
-    """The suite's Redis: an embedded one of its own unless REDIS_URL was given."""
+    """The suite's Redis: an embedded one of its own unless REDIS_URL was given. Not autouse:
+    the unit tier must run with no Redis at all; the integration and acceptance tiers request
+    it for every test in their own conftest.py (one instance for the whole session)."""
     server = None
     if test_settings.EMBEDDED_REDIS_FOR_TESTS:
         sock = test_settings.TEST_REDIS_SOCKET
@@ -53,11 +55,15 @@ def processes(request: pytest.FixtureRequest, transactional_db: None, tmp_path: 
         print(group.logs())
 
 
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(tryfirst=True, wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None],
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # each phase's report kept on the test item, so that `processes` can tell at teardown
+    # whether the test failed
+    report = yield
     setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)

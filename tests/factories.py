@@ -47,7 +47,7 @@ def make_job(status: str = "queued", **fields: Any) -> Job:
 def job_in_status(status: str = "queued", *, type: str = "demo.sleep", **create: Any) -> Job:
     """A job brought to `status` through the services, as a worker would, without one."""
     create.setdefault("input", {"seconds": 0})
-    job = services.job_create(type=type, **create)
+    job = services.job_create(type=type, **create).job
     if status == "cancelled":
         services.job_cancel(job_id=job.pk)
     elif status != "queued":

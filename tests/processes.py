@@ -17,10 +17,11 @@ from urllib.parse import quote
 
 from django.db import connection
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[1]
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1, message: str = "") -> object:
+def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1,
+             message: str = "") -> object:
     """Poll until predicate() is truthy; fail the test with `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

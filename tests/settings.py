@@ -6,6 +6,8 @@ and a real Redis). Without REDIS_URL the suite starts its own embedded Redis (co
 Worker processes started by the tests get this same environment and the real
 `config.settings`.
 """
+from __future__ import annotations
+
 import os
 import tempfile
 from pathlib import Path
@@ -45,7 +47,7 @@ TEST_ENVIRONMENT = {
 }
 os.environ.update(TEST_ENVIRONMENT)
 
-from config.settings import *  # noqa: E402,F401,F403
+from config.settings import *  # noqa: E402, F403
 
 # Two suites at once (say, on one CI machine) need their own test databases.
 if os.environ.get("CONVEYOR_TEST_DB_NAME") and not DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405

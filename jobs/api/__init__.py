@@ -1,9 +1,9 @@
-"""The REST API (Django REST Framework): thin adapters over `jobs.selectors` and `jobs.services`.
+"""The jobs REST API (Django REST Framework): thin adapters over `jobs.selectors` and
+`jobs.services`, on the shared plumbing of `api` (base view, error answers, body parser).
 
-    serializers.py  query strings and bodies in, camelCase JSON out (the seeds' contracts)
-    views.py        one class per resource; reads through selectors, writes through services
+    serializers/    query strings and bodies in, camelCase JSON out
+    views/          one class per resource; reads through selectors, writes through services
     permissions.py  who sees, creates in and acts on what (someone else's job answers 404)
-    parsers.py      the JSON parser that refuses bodies over JOBS_API_MAX_BODY_BYTES (413)
-    errors.py       the one place platform errors become HTTP answers
+    parsers.py      the body parser, with the nesting a job's input may have
     urls.py         the routes under /api/
 """

@@ -92,5 +92,5 @@ def viewer(request: Request) -> Viewer:
     cached = getattr(request, "_conveyor_viewer", None)
     if cached is None or cached.user is not request.user:
         cached = Viewer(request.user)
-        request._conveyor_viewer = cached
+        setattr(request, "_conveyor_viewer", cached)  # noqa: B010 (DRF's Request declares no such attribute)
     return cached

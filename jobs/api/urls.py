@@ -1,9 +1,11 @@
-"""The API's routes, mounted under /api/ (the seeds' paths: no trailing slash).
+"""The jobs API's routes, mounted under /api/ (no trailing slash, as the first clients used them).
 
 The bulk and project routes come before `jobs/<id>`, which would otherwise take "bulk" and
 "projects" for job ids. Path ids are matched as text and checked by the views, so that a
 malformed one answers a JSON 400 naming the parameter rather than an HTML 404.
 """
+from __future__ import annotations
+
 from django.urls import path
 
 from jobs.api import views

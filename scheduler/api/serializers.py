@@ -11,7 +11,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from jobs.api.serializers import API_MAX_LIMIT, MAX_ID, MAX_OFFSET, StrictSerializer
+from api.serializers import API_MAX_LIMIT, MAX_ID, MAX_OFFSET
+from jobs.api.serializers import StrictSerializer
 from scheduler.models import CatchUp, FireOutcome, Frequency, Overlap, ScheduleKind
 
 
@@ -72,7 +73,7 @@ class ScheduleWriteSerializer(StrictSerializer):
 class OrgScheduleWriteSerializer(ScheduleWriteSerializer):
     """Creating in an organization: the organization comes from the path."""
 
-    organizationId = None
+    organizationId = None  # type: ignore[assignment]  # None removes the parent's field (DRF)
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ class SchedulePageSerializer(serializers.Serializer):
 class ScheduleRunSerializer(serializers.Serializer):
     scheduleId = serializers.IntegerField()
     # text, not a second enum of the same choices as lastOutcome (the schema would name it twice)
-    outcome = serializers.CharField(help_text="created: a job was created; sent: a system job or task was sent; "
+    outcome = serializers.CharField(help_text="created: a job was created; sent: an untracked job or a task was sent; "
                                               "failed: it could not be sent.")
     jobId = serializers.UUIDField(allow_null=True, help_text="The job created (null for a system task).")
     status = serializers.CharField(allow_null=True, help_text="The job's status.")

@@ -1,8 +1,8 @@
 """The schedules API's views: check the request, ask `scheduler.selectors` what the user may
 see, write through `scheduler.services`, answer with `scheduler.presenters.schedule_to_dict`.
-No business logic here; every platform error is answered by `jobs.api.errors`.
+No business logic here; every platform error is answered by `api.errors`.
 
-The rules are the jobs API's (`jobs.api.permissions`):
+The rules are the jobs API's (`jobs.selectors.access`, through `jobs.api.permissions`):
   * a user sees their own schedules and their organizations' ones, staff every schedule
     (system schedules to staff only); any other schedule answers 404, as if it did not exist,
     and is absent from every list;
@@ -13,7 +13,7 @@ The rules are the jobs API's (`jobs.api.permissions`):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -23,10 +23,10 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.schema import error_responses
+from api.views import ApiView, path_id, valid
 from jobs.api.permissions import viewer
-from jobs.api.serializers import MAX_ID, ErrorSerializer
-from jobs.api.views import ApiView
-from jobs.errors import JobValidationError
+from jobs.api.views.common import SERVICE_FIELD_NAMES
 from jobs.models import Organization
 from scheduler import presenters, selectors, services
 from scheduler.api import serializers as s
@@ -46,7 +46,7 @@ _ERROR_TEXT = {
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in (401, *codes)}
+    return error_responses(_ERROR_TEXT, *codes)
 
 
 SCHEDULE_ID = OpenApiParameter("id", OpenApiTypes.INT64, OpenApiParameter.PATH, description="The schedule's id.")
@@ -57,22 +57,19 @@ _SERVICE_NAMES: dict[str, str] = {**presenters.WRITABLE_FIELDS, "type": "job_typ
 _SERVICE_NAMES.pop("jobType")
 
 
+
+class SchedulesApiView(ApiView):
+    # The base of the schedules API's views: errors name fields as the client typed them (the
+    # body's `type` is the services' `jobType`; a run's job errors as in the jobs API). No
+    # docstring: the base's is the OpenAPI description of an operation that gives none.
+    service_field_names: ClassVar[dict[str, str]] = {**SERVICE_FIELD_NAMES, "jobType": "type"}
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _path_id(raw: str, name: str) -> int:
-    """A numeric id from the path; 400 naming the parameter otherwise (a larger number than
-    the database's ids must not reach it)."""
-    text = str(raw).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
-        raise JobValidationError(name, f"{raw!r} is not an id (a positive integer)")
-    return int(text)
-
-
 def _valid(serializer_class: type[drf_serializers.Serializer], data: Any, *, partial: bool = False) -> Any:
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return valid(serializer_class, data, partial=partial).validated_data
 
 
 def _present(schedule: ScheduledJob) -> dict[str, Any]:
@@ -83,7 +80,7 @@ def _present(schedule: ScheduledJob) -> dict[str, Any]:
 
 def _visible(request: Request, schedule_id: str) -> ScheduledJob:
     """The schedule if this user may see it; ScheduleNotFound (404) otherwise."""
-    return selectors.schedule_get(schedule_id=_path_id(schedule_id, "id"), user=request.user)
+    return selectors.schedule_get(schedule_id=path_id(schedule_id, "id"), user=request.user)
 
 
 def _manageable(request: Request, schedule_id: str, verb: str) -> ScheduledJob:
@@ -136,7 +133,7 @@ def _create(request: Request, body_class: type[s.ScheduleWriteSerializer], organ
 # --- /api/schedules -----------------------------------------------------------------------------
 
 
-class ScheduleCollectionView(ApiView):
+class ScheduleCollectionView(SchedulesApiView):
     """GET: the schedules you may see; POST: create one of yours."""
 
     @extend_schema(
@@ -164,7 +161,7 @@ class ScheduleCollectionView(ApiView):
         return _create(request, s.ScheduleWriteSerializer, organization=None)
 
 
-class ScheduleDetailView(ApiView):
+class ScheduleDetailView(SchedulesApiView):
     """GET, PATCH, DELETE one schedule."""
 
     @extend_schema(operation_id="schedules_retrieve", summary="One schedule, with its next five run times",
@@ -202,7 +199,7 @@ class ScheduleDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ScheduleRunView(ApiView):
+class ScheduleRunView(SchedulesApiView):
     @extend_schema(
         operation_id="schedules_run",
         summary="Run a schedule now",
@@ -238,7 +235,7 @@ class ScheduleRunView(ApiView):
 # --- /api/v1/orgs/{orgId}/schedules -------------------------------------------------------------
 
 
-class OrgSchedulesView(ApiView):
+class OrgSchedulesView(SchedulesApiView):
     @extend_schema(
         operation_id="orgs_schedules_list",
         summary="An organization's schedules",
@@ -248,7 +245,7 @@ class OrgSchedulesView(ApiView):
         tags=["organizations"],
     )
     def get(self, request: Request, orgId: str) -> Response:
-        return _list(request, organization=viewer(request).organization(_path_id(orgId, "orgId")))
+        return _list(request, organization=viewer(request).organization(path_id(orgId, "orgId")))
 
     @extend_schema(
         operation_id="orgs_schedules_create",
@@ -260,5 +257,5 @@ class OrgSchedulesView(ApiView):
         tags=["organizations"],
     )
     def post(self, request: Request, orgId: str) -> Response:
-        org = viewer(request).organization(_path_id(orgId, "orgId"))
+        org = viewer(request).organization(path_id(orgId, "orgId"))
         return _create(request, s.OrgScheduleWriteSerializer, organization=org)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from knox.models import AuthToken
 
 from jobs import presenters, selectors
+from jobs.conf import conf
 
 MAX_DAYS = 3650
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             "--days",
             type=int,
             metavar="N",
-            help=f"Days until the token expires (default: JOBS_API_TOKEN_DAYS, now {settings.JOBS_API_TOKEN_DAYS}; "
+            help=f"Days until the token expires (default: JOBS_API_TOKEN_DAYS, now {conf.api_token_days}; "
             "0 there means never).",
         )
         lifetime.add_argument("--no-expiry", action="store_true", help="The token never expires.")
@@ -61,7 +61,7 @@ class Command(BaseCommand):
             return None
         days = options["days"]
         if days is None:
-            return timedelta(days=settings.JOBS_API_TOKEN_DAYS) if settings.JOBS_API_TOKEN_DAYS else None
+            return timedelta(days=conf.api_token_days) if conf.api_token_days else None
         if not 1 <= days <= MAX_DAYS:
             raise CommandError(
                 f"--days: must be from 1 to {MAX_DAYS}, got {days} (use --no-expiry for a token that never expires)"

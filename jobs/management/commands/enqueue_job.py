@@ -18,11 +18,11 @@ import sys
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from jobs import presenters, selectors, services
+from jobs.conf import conf
 from jobs.errors import ConveyorError, JobValidationError
 from jobs.models import Job
 from jobs.states import FINAL_STATUSES, JobStatus
@@ -111,10 +111,10 @@ class Command(BaseCommand):
             return self.handle_bulk(options)
         create_kwargs = self.parse_request(options)
         try:
-            job = services.job_create(**create_kwargs)
+            created = services.job_create(**create_kwargs)
         except JobValidationError as exc:
             raise CommandError(option_error(exc, options)) from None
-        deduplicated = bool(getattr(job, "deduplicated", False))
+        job, deduplicated = created.job, created.deduplicated
         if options["wait"]:
             job = self.wait_for_final(job, timeout=options["timeout"] or DEFAULT_WAIT_TIMEOUT)
         self.report(job, as_json=options["json"], deduplicated=deduplicated, waited=options["wait"])
@@ -241,7 +241,7 @@ def read_input(options: dict[str, Any]) -> tuple[str, str]:
     path = options.get("input_file")
     if path is None and options.get("input") != "-":
         return option, "{}" if options.get("input") is None else options["input"]
-    limit = settings.JOBS_MAX_PAYLOAD_BYTES * READ_FACTOR
+    limit = conf.max_payload_bytes * READ_FACTOR
     if path is None or path == "-":
         stream = options.get("stdin") or sys.stdin
         source = "standard input"
@@ -265,7 +265,7 @@ def read_input(options: dict[str, Any]) -> tuple[str, str]:
     if len(data) > limit:
         raise CommandError(
             f"{option}: {source} holds more than {limit} bytes; a job's input is at most "
-            f"{settings.JOBS_MAX_PAYLOAD_BYTES} bytes as compact JSON (JOBS_MAX_PAYLOAD_BYTES)"
+            f"{conf.max_payload_bytes} bytes as compact JSON (JOBS_MAX_PAYLOAD_BYTES)"
         )
     if isinstance(data, bytes):
         try:

@@ -96,10 +96,16 @@ class Command(BaseCommand):
         status = rng.choice(_STATUSES)
         started = created + timedelta(seconds=rng.uniform(0.01, 5)) if status != JobStatus.QUEUED else None
         done = started + timedelta(seconds=rng.uniform(0.1, 120)) if started and status != JobStatus.RUNNING else None
-        project, org = rng.choice(projects) if rng.random() < 0.7 else (None, rng.choice(orgs) if rng.random() < 0.5 else None)
+        project: int | None = None
+        org: int | None = None
+        if rng.random() < 0.7:
+            project, org = rng.choice(projects)
+        elif rng.random() < 0.5:
+            org = rng.choice(orgs)
         failed = status == JobStatus.FAILED
         return (
-            uuid.uuid4(), rng.choice(_TYPES), "default", status, 100 if status == JobStatus.COMPLETED else rng.randint(0, 99),
+            uuid.uuid4(), rng.choice(_TYPES), "default", status,
+            100 if status == JobStatus.COMPLETED else rng.randint(0, 99),
             "", {"n": rng.randint(1, 10_000)}, "RuntimeError: synthetic failure" if failed else "", "",
             rng.randint(1, 10), 1 if not failed else 3, 3, 0, uuid.uuid4(), rng.choice(users), org, project,
             "seed@host" if started else "", created, started, done, created, done or started or created,
@@ -107,7 +113,7 @@ class Command(BaseCommand):
         )
 
     def copy(self, rows: Any) -> None:
-        from psycopg.types.json import Jsonb
+        from psycopg.types.json import Jsonb  # noqa: PLC0415  (PostgreSQL only: SQLite has no psycopg)
 
         with connection.cursor() as cursor:
             raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no COPY

@@ -1,0 +1,84 @@
+"""Every write to a Job goes through here, one module per phase of a job's life:
+
+- `transitions`: the one place a status changes, an UPDATE guarded by `jobs.states`;
+- `create`:      validate and store new jobs (dedup, debounce), published after the commit;
+- `submit`:      a person's request for jobs, within their quota;
+- `gates`:       admission of jobs waiting for room in their type's concurrency or rate limit;
+- `execution`:   what a worker's delivery does: claim, heartbeat, then one verb per outcome
+                 (complete, fail, acknowledge a cancel, release);
+- `operations`:  what users and operators do: cancel, retry, in bulk; expiry;
+- `recovery`:    the rescuer and the sweeper (`sweeper`), which find jobs by the named states
+                 of `Job.objects` (`stale`, `unclaimed`) that the admin lists too;
+- `retention`:   deleting finished jobs and pruning Celery's result rows;
+- `untracked`:   sending an untracked job (a type with no Job row).
+
+Hand-written SQL is in `jobs.storage`; publishing to the broker in `jobs.publishing`. Callers
+use the names below (`from jobs import services; services.job_cancel(...)`).
+"""
+from __future__ import annotations
+
+from jobs.services import gates, sweeper
+from jobs.services.create import JobCreated, job_create, jobs_create_bulk
+from jobs.services.execution import (
+    Liveness,
+    job_acknowledge_cancel,
+    job_cancel_requested,
+    job_claim,
+    job_complete,
+    job_fail,
+    job_fail_hard_timeout,
+    job_heartbeat,
+    job_release,
+)
+from jobs.services.operations import (
+    BulkOutcome,
+    job_cancel,
+    job_expire,
+    job_retry,
+    jobs_cancel_bulk,
+    jobs_retry_bulk,
+)
+from jobs.services.recovery import job_rescue, jobs_rescue_stale, jobs_sweep
+from jobs.services.retention import jobs_delete_expired
+from jobs.services.submit import job_submit, jobs_submit_bulk
+from jobs.services.transitions import _explain_miss, _transition
+from jobs.services.untracked import untracked_job_send
+from jobs.validation import check_input_schema, validated_input
+
+# the older name of untracked_job_send, from when a job without a row was called a system job
+system_job_send = untracked_job_send
+
+__all__ = [
+    "BulkOutcome",
+    "Liveness",
+    "_explain_miss",
+    "_transition",
+    "check_input_schema",
+    "gates",
+    "job_acknowledge_cancel",
+    "job_cancel",
+    "job_cancel_requested",
+    "job_claim",
+    "job_complete",
+    "JobCreated",
+    "job_create",
+    "job_expire",
+    "job_fail",
+    "job_fail_hard_timeout",
+    "job_heartbeat",
+    "job_release",
+    "job_rescue",
+    "job_retry",
+    "job_submit",
+    "jobs_cancel_bulk",
+    "jobs_create_bulk",
+    "jobs_delete_expired",
+    "jobs_rescue_stale",
+    "jobs_retry_bulk",
+    "jobs_submit_bulk",
+    "jobs_sweep",
+    "sweeper",
+    "system_job_send",
+    "untracked_job_send",
+    "validated_input",
+]

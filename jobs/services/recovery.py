@@ -1,0 +1,107 @@
+"""Recovery: the rescuer and the sweeper, as services the periodic tasks call.
+
+* The rescuer requeues running jobs whose worker died: `Job.objects.stale(now)`, the very
+  rows the admin's "stale" filter lists.
+* The sweeper (`jobs.services.sweeper`) publishes queued jobs that are due but that no message
+  will ever deliver, admits waiting jobs where their limit has room, and then fails queued
+  jobs past their queue-wait timeout.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from handlers.registry import get_handler
+from jobs import publishing
+from jobs.conf import conf
+from jobs.errors import InvalidJobTransition
+from jobs.models import Job, stale_q
+from jobs.services.gates import admit_on_commit
+from jobs.services.operations import job_expire
+from jobs.services.sweeper import sweep
+from jobs.services.transitions import _expiry, _finish_attempt, _queue_timeout_reason, _transition
+from jobs.states import AttemptOutcome, JobStatus
+
+logger = logging.getLogger("conveyor.jobs")
+
+_FROM_RUNNING = frozenset({JobStatus.RUNNING})
+
+
+def job_rescue(*, job_id: Any, token: Any, now: datetime | None = None) -> str | None:
+    """A running job that is stale (`Job.objects.stale(now)`) lost its worker: back to
+    queued with a new token (or cancelled, if a cancel was asked; or failed, past the rescue
+    cap, as a poison pill). Returns the new status, or None if the job moved on meanwhile."""
+    now = now or timezone.now()
+    job = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, token=token).first()
+    if job is None:
+        return None
+    guard = Q(token=token) & stale_q(now)
+    lost = f"worker {job.worker or '?'} stopped heartbeating during attempt {job.attempts}"
+    try:
+        with transaction.atomic():
+            status = _rescued(job, guard, now, lost)
+            _finish_attempt(job, AttemptOutcome.LOST, lost)
+            admit_on_commit(job.gate)
+    except InvalidJobTransition:
+        return None  # it heartbeated or finished between our read and our write
+    logger.warning("job %s rescued -> %s: %s", job.pk, status, lost)
+    return status
+
+
+def _rescued(job: Job, guard: Q, now: datetime, lost: str) -> str:
+    """The rescue's transition; returns the status the job took."""
+    if job.cancel_requested_at is not None:
+        _transition(job.pk, target=JobStatus.CANCELLED, sources=_FROM_RUNNING, guard=guard,
+                    completed_at=now, heartbeat_at=None)
+        return JobStatus.CANCELLED
+    if job.rescues >= conf.max_rescues:
+        error = f"poison pill: the job lost its worker {job.rescues + 1} times; last: {lost}"
+        _transition(job.pk, target=JobStatus.FAILED, sources=_FROM_RUNNING, guard=guard,
+                    completed_at=now, heartbeat_at=None, error=error)
+        return JobStatus.FAILED
+    new_token = uuid.uuid4()
+    spec = get_handler(job.type)
+    _transition(job.pk, target=JobStatus.QUEUED, sources=_FROM_RUNNING, guard=guard,
+                token=new_token, rescues=F("rescues") + 1, run_at=None, queued_at=now,
+                dispatched_at=now if job.gate is None else None, heartbeat_at=None,
+                expires_at=_expiry(spec, now) if spec is not None else None)
+    if job.gate is None:
+        publishing.publish_on_commit(job, new_token, None)
+    return JobStatus.QUEUED
+
+
+def jobs_rescue_stale(*, limit: int = 500) -> int:
+    """The rescuer: requeue the stale running jobs (`Job.objects.stale`), the longest silent
+    first; a job that never heartbeated was claimed by a worker that died at once."""
+    now = timezone.now()
+    stale = list(
+        Job.objects.stale(now).order_by(F("heartbeat_at").asc(nulls_first=True)).values_list("pk", "token")[:limit]
+    )
+    rescued = 0
+    for job_id, token in stale:
+        if job_rescue(job_id=job_id, token=token, now=now) is not None:
+            rescued += 1
+    return rescued
+
+
+def jobs_sweep(*, limit: int = 1000) -> int:
+    """The sweeper (`jobs.services.sweeper`): publish held jobs once due, admit waiting jobs
+    where their limit has room, publish again jobs whose message was lost; then fail queued
+    jobs past their queue-wait timeout (`limit` of them per pass). Returns how many jobs got a
+    message."""
+    now = timezone.now()
+    swept = sweep(now=now)
+    overdue = Job.objects.filter(status=JobStatus.QUEUED, expires_at__lte=now).values_list("pk", "expires_at")[:limit]
+    for job_id, expires_at in list(overdue):
+        assert expires_at is not None  # the filter's expires_at__lte
+        try:
+            job_expire(job_id=job_id, reason=_queue_timeout_reason(expires_at))
+        except InvalidJobTransition:
+            pass  # started or cancelled meanwhile
+    return swept

@@ -1,0 +1,31 @@
+"""An untracked job: a handler registered with tracked=False, run with no Job row.
+
+The platform's own maintenance, sent by the code-defined schedules through the Celery task
+jobs.run_system_job. Its context logs its progress and can never be cancelled; its id is
+`system_<Celery task id>`, as ids of such jobs have always been.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from handlers.context import JobContext
+from handlers.errors import PermanentError
+from handlers.registry import get_handler
+from jobs.worker.link import WorkerLogLink
+
+logger = logging.getLogger("conveyor.worker")
+
+
+def execute_untracked(job_type: str, payload: dict[str, Any], task_id: str) -> Any:
+    """Run the untracked job `job_type` on `payload`; returns the handler's result."""
+    spec = get_handler(job_type)
+    if spec is None or spec.tracked:
+        raise PermanentError(f"{job_type!r} is not a registered untracked job (tracked=False)")
+    ident = f"system_{task_id}"
+    ctx = JobContext(job_id=ident, job_type=job_type, input=payload, attempt=1, max_attempts=1,
+                     link=WorkerLogLink(ident, job_type), progress_min_interval=0)
+    logger.info("system job %s [%s] started", ident, job_type)
+    result = spec.func(ctx)
+    logger.info("system job %s [%s] done", ident, job_type)
+    return result

@@ -1,0 +1,9 @@
+"""Every test of this tier runs with the suite's Redis up and its queues purged."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _broker(broker: str) -> str:
+    return broker
