@@ -21,7 +21,7 @@ CONCURRENCY ?= 2
 POOL ?= prefork
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-fast lint bench soak worker workers-seed003
+.PHONY: help venv run test test-fast lint bench soak worker workers-dossiers workers-seed003
 
 help:
 	@echo "make run    start web, worker, beat and Flower (Ctrl-C stops all)"
@@ -32,7 +32,7 @@ help:
 	@echo "make bench  the benchmark against DATABASE_URL/REDIS_URL (BENCH_ARGS=--embedded for the defaults)"
 	@echo "make soak   faults under load on a PostgreSQL and Redis of its own (SOAK_ARGS=--small for the CI size)"
 	@echo "make worker QUEUE=attachments CONCURRENCY=1   a worker for some queues"
-	@echo "make workers-seed003   the worked example: one worker per queue of the dossier pipeline"
+	@echo "make workers-dossiers  the worked example: one worker per queue of the dossier pipeline"
 
 venv: $(STAMP)
 
@@ -78,8 +78,11 @@ worker: venv
 	"$(VENV_PYTHON)" -m celery -A config worker -Q "$(QUEUE)" -c "$(CONCURRENCY)" -P "$(POOL)" \
 	  -n "$(firstword $(subst $(comma), ,$(QUEUE)))-$$$$@%h" -l INFO
 
-# Seed 003's topology: attachments one at a time, dossiers four at a time, everything else one
-# at a time. The handlers' own concurrency limits hold across hosts whatever runs here; the
-# process counts only decide how much each host takes on.
-workers-seed003: venv
-	PATH="$(abspath $(VENV))/bin:$$PATH" "$(VENV_PYTHON)" -m honcho start -f deploy/Procfile.seed003
+# The dossier pipeline's topology: attachments one at a time, dossiers four at a time,
+# everything else one at a time. The handlers' own concurrency limits hold across hosts
+# whatever runs here; the process counts only decide how much each host takes on.
+workers-dossiers: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" "$(VENV_PYTHON)" -m honcho start -f deploy/Procfile.dossiers
+
+# the target's earlier name, kept for scripts that use it
+workers-seed003: workers-dossiers

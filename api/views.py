@@ -11,6 +11,15 @@ from api.errors import InvalidParameter
 from api.parsers import check_declared_length
 from api.serializers import MAX_ID
 
+# The platform services' names for fields -> the names a client sent, in every app's API (an
+# error names the latter): a schedule's run-now meets the job services' errors too.
+SERVICE_FIELD_NAMES: dict[str, str] = {
+    "delay": "delaySeconds",
+    "order_by": "orderBy",
+    "direction": "orderDirection",
+    "created_by": "userId",
+}
+
 
 class ApiView(APIView):
     """The API's base view: a body declared over JOBS_API_MAX_BODY_BYTES is refused (413)

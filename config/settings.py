@@ -218,7 +218,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
 # --- schedules and retention (scheduler app, jobs:cleanup, storage:cleanup) ------------------
-# Retention of finished jobs and of django-celery-results rows, in days (seed 003 drops
+# Retention of finished jobs and of django-celery-results rows, in days (the dossier pipeline drops
 # completed jobs and keeps failed ones for investigation); deleted in batches.
 JOBS_KEEP_COMPLETED_DAYS = env.env_float("JOBS_KEEP_COMPLETED_DAYS", 7.0, minimum=0)
 JOBS_KEEP_FAILED_DAYS = env.env_float("JOBS_KEEP_FAILED_DAYS", 30.0, minimum=0)

@@ -26,6 +26,10 @@ class JobLink(Protocol):
         """True when a cancel has been requested."""
 
 
+# older name of JobLink
+JobChannel = JobLink
+
+
 class JobContext:
     def __init__(
         self,

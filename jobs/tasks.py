@@ -43,7 +43,7 @@ def run_job(self: Task, job_id: str, token: str, job_type: str | None = None,
 
 
 @shared_task(name=task_names.RUN_UNTRACKED_JOB, bind=True, acks_late=True)
-def run_system_job(self: Task, job_type: str, payload: dict[str, Any]) -> Any:
+def run_untracked_job(self: Task, job_type: str, payload: dict[str, Any]) -> Any:
     """An untracked job: no Job row, visible in Flower and django-celery-results only."""
     return untracked.execute_untracked(job_type, payload, task_id=self.request.id or "eager")
 

@@ -8,7 +8,7 @@ unknown job type or task, naming it.
 How a tick fires depends on what it starts:
   * job_type of a tracked handler (the dossier pipeline's maintenance): `jobs.services.job_create`,
     with the dedup key `system:<name>:<scheduled time>`; a Job row anyone can follow in the admin;
-  * job_type of a system handler (`system=True`, such as storage:cleanup): `system_job_send`,
+  * job_type of an untracked handler (`tracked=False`, such as storage:cleanup): `untracked_job_send`,
     no Job row; the tick is still claimed once in the schedule's row, so it runs once per tick;
   * task (the core's rescuer and sweeper): beat sends the Celery task itself, every `every`
     seconds, expiring after one interval; they are idempotent and cheap, so two beats sending
@@ -30,6 +30,7 @@ from django.conf import settings
 from config.celery import app
 from handlers.registry import get_handler, registered_types
 from jobs.conf import conf
+from jobs.validation import input_schema_problem
 from scheduler.models import CatchUp, Overlap
 from scheduler.timetable import Timetable, TimetableError, parse_cron, parse_timezone
 
@@ -136,14 +137,12 @@ def validate(schedule: SystemSchedule) -> list[str]:
             known = ", ".join(registered_types()) or "none"
             problems.append(f"{where}: unknown job type {schedule.job_type!r}; registered types: {known}")
         else:
-            if spec.system and schedule.overlap == Overlap.SKIP:
+            if not spec.tracked and schedule.overlap == Overlap.SKIP:
                 problems.append(f"{where}: {schedule.job_type!r} is an untracked job (no Job row), so the overlap "
                                 "policy 'skip' cannot see its previous run; use Overlap.ALLOW")
-            if spec.schema is not None and isinstance(schedule.input, dict):
-                try:
-                    spec.schema.model_validate(schedule.input)
-                except Exception as exc:  # pydantic's ValidationError, whatever the model raises
-                    problems.append(f"{where}: input does not fit the schema of {schedule.job_type!r}: {exc}")
+            problem = input_schema_problem(spec, schedule.input) if isinstance(schedule.input, dict) else None
+            if problem is not None:
+                problems.append(f"{where}: input does not fit the schema of {schedule.job_type!r}: {problem}")
     if schedule.task:
         if not _task_exists(schedule.task):
             problems.append(f"{where}: unknown Celery task {schedule.task!r}")

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+
+from jobs.storage import queries
 
 # Below this many rows a real COUNT is cheap and exact; above it the estimate is good enough
 # to draw "page 1 of 20,000" and saves a sequential scan on every page view.
@@ -18,15 +19,7 @@ ESTIMATE_COUNT_ABOVE = 100_000
 def estimated_row_count(model: type[Any], using: str = "default") -> int | None:
     """PostgreSQL's estimate of the table's rows (pg_class.reltuples), or None where there is
     none: another database, or a table that was never vacuumed or analyzed (reltuples < 0)."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [model._meta.db_table])
-        row = cursor.fetchone()
-    if row is None or row[0] is None or row[0] < 0:
-        return None
-    return int(row[0])
+    return queries.estimated_rows(model._meta.db_table, using=using)
 
 
 class EstimatedCountPaginator(Paginator):

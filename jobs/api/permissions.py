@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from rest_framework import exceptions
 from rest_framework.request import Request
 
+from api.permissions import no_such_organization, not_a_member
 from jobs import selectors
 from jobs.models import Job, Organization, Project
 
@@ -63,12 +64,9 @@ class Viewer:
         """An organization the user may list and create jobs in."""
         org = selectors.organization_get(organization_id=org_id)
         if org is None:
-            message = f"no organization {org_id}"
-            if in_body:
-                raise exceptions.ValidationError({"orgId": [message]})
-            raise exceptions.NotFound(message)
-        if not self.is_staff and org.pk not in self.memberships:
-            raise exceptions.PermissionDenied(f"you are not a member of organization {org.pk}")
+            raise no_such_organization(org_id, body_field="orgId" if in_body else None)
+        if not self.may_use(org.pk):
+            raise not_a_member(org.pk)
         return org
 
     def project(self, project_id: int, *, in_body: bool = False) -> Project:
@@ -80,11 +78,13 @@ class Viewer:
                 raise exceptions.ValidationError({"projectId": [message]})
             raise exceptions.NotFound(message)
         org_id = project.organization_id
-        if org_id is not None and not self.is_staff and org_id not in self.memberships:
-            raise exceptions.PermissionDenied(
-                f"you are not a member of organization {org_id}, which project {project.pk} belongs to"
-            )
+        if org_id is not None and not self.may_use(org_id):
+            raise not_a_member(org_id, because=f", which project {project.pk} belongs to")
         return project
+
+    def may_use(self, organization_id: int) -> bool:
+        return selectors.may_use_organization(user=self.user, organization_id=organization_id,
+                                              memberships=self.memberships)
 
 
 def viewer(request: Request) -> Viewer:

@@ -78,7 +78,7 @@ def send_run_jobs(messages: Sequence[RunJobMessage]) -> None:
 
 
 def send_untracked_job(*, job_type: str, payload: dict[str, Any], queue: str) -> str:
-    """Publish run_system_job(job_type, payload), an untracked job (no Job row); returns the task id."""
+    """Publish run_untracked_job(job_type, payload), an untracked job (no Job row); returns the task id."""
     mode = current_mode()
     if mode == "record":
         task_id = f"system_{uuid.uuid4().hex}"
@@ -86,7 +86,7 @@ def send_untracked_job(*, job_type: str, payload: dict[str, Any], queue: str) ->
         return task_id
     if mode == "inline":
         return inline_runner().run_untracked(job_type, payload)
-    # run_system_job declares no ignore_result of its own: the app's, as its apply_async sends
+    # run_untracked_job declares no ignore_result of its own: the app's, as its apply_async sends
     result = celery_app.send_task(RUN_UNTRACKED_JOB, args=[job_type, payload], queue=queue,
                                   ignore_result=bool(celery_app.conf.task_ignore_result), retry=True,
                                   retry_policy=retry_policy())

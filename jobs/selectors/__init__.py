@@ -13,11 +13,17 @@ interface; import them from `jobs.selectors`.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.db.models import Q
+
+from jobs import models
 from jobs.selectors.access import (
     actionable_jobs,
     is_person,
     may_act,
     may_see,
+    may_use_organization,
     memberships_of,
     scope_q,
     user_may_act_on,
@@ -47,8 +53,19 @@ from jobs.selectors.tenancy import organization_find, organization_get, project_
 __all__ = [
     "MAX_LIST_LIMIT", "ORDERABLE_FIELDS", "UNSCOPED", "JobPage", "StuckKind",
     "actionable_jobs", "estimated_count", "is_person", "job_attempts", "job_get", "job_ids_for_action",
-    "job_list", "job_queryset", "job_stats", "jobs_in_quota_scope", "may_act", "may_see", "memberships_of",
+    "job_list", "job_queryset", "job_stats", "jobs_in_quota_scope", "may_act", "may_see", "may_use_organization",
+    "memberships_of",
     "organization_find", "organization_get", "parse_job_id", "project_find", "scope_q",
     "stale_running_jobs", "stuck_jobs", "unclaimed_queued_jobs", "user_find",
-    "user_may_act_on", "visible_jobs",
+    "user_may_act_on", "visible_jobs", "stale_heartbeat_q", "unclaimed_q",
 ]
+
+
+def stale_heartbeat_q(*, now: datetime | None = None) -> Q:
+    """Older name: running jobs whose worker stopped heartbeating (`Job.objects.stale`)."""
+    return models.stale_q(now)
+
+
+def unclaimed_q(*, now: datetime | None = None) -> Q:
+    """Older name: queued jobs nobody claimed that the sweeper acts on (`Job.objects.unclaimed`)."""
+    return models.unclaimed_q(now)

@@ -92,6 +92,20 @@ def may_act(*, user: Any, owner_id: int | None, organization_id: int | None,
     return roles.get(organization_id) == Membership.Role.ADMIN
 
 
+def may_use_organization(*, user: Any, organization_id: int,
+                         memberships: dict[int, str] | None = None) -> bool:
+    """Whether `user` may list and create rows (jobs, schedules) in this organization: its
+    members, whatever their role, and staff in any; anonymous users in none. Without a query
+    when `memberships` is given or the user is staff."""
+    if not is_person(user):
+        return False
+    if user.is_staff:
+        return True
+    if memberships is not None:
+        return organization_id in memberships
+    return Membership.objects.filter(user=user, organization_id=organization_id).exists()
+
+
 def _scoped_jobs(*, user: Any, memberships: dict[int, str] | None, act: bool) -> QuerySet[Job]:
     base = Job.objects.select_related(*JOB_RELATED)
     if not is_person(user):

@@ -6,9 +6,11 @@
 - `gates`:       admission of jobs waiting for room in their type's concurrency or rate limit;
 - `execution`:   what a worker's delivery does: claim, heartbeat, then one verb per outcome
                  (complete, fail, acknowledge a cancel, release);
-- `operations`:  what users and operators do: cancel, retry, in bulk; expiry;
-- `recovery`:    the rescuer and the sweeper (`sweeper`), which find jobs by the named states
-                 of `Job.objects` (`stale`, `unclaimed`) that the admin lists too;
+- `operations`:  what users and operators do: cancel, retry, in bulk;
+- `expiry`:      a queued job past its queue-wait timeout (or that can never run) ends failed;
+- `rescuer`:     running jobs whose worker died go back to queued (`Job.objects.stale`);
+- `sweeper`:     queued jobs that no message will deliver get one (`Job.objects.unclaimed`),
+                 then the overdue ones expire; the admin lists the same named states;
 - `retention`:   deleting finished jobs and pruning Celery's result rows;
 - `untracked`:   sending an untracked job (a type with no Job row).
 
@@ -30,20 +32,19 @@ from jobs.services.execution import (
     job_heartbeat,
     job_release,
 )
-from jobs.services.operations import (
-    BulkOutcome,
-    job_cancel,
-    job_expire,
-    job_retry,
-    jobs_cancel_bulk,
-    jobs_retry_bulk,
-)
-from jobs.services.recovery import job_rescue, jobs_rescue_stale, jobs_sweep
+from jobs.services.expiry import job_expire
+from jobs.services.operations import BulkOutcome, job_cancel, job_retry, jobs_cancel_bulk, jobs_retry_bulk
+from jobs.services.rescuer import job_rescue, jobs_rescue_stale
 from jobs.services.retention import jobs_delete_expired
 from jobs.services.submit import job_submit, jobs_submit_bulk
+from jobs.services.sweeper import jobs_sweep
 from jobs.services.transitions import _explain_miss, _transition
 from jobs.services.untracked import untracked_job_send
+from jobs.states import AttemptOutcome
 from jobs.validation import check_input_schema, validated_input
+
+# older name of AttemptOutcome, the attempt outcomes (`jobs.states`)
+Outcome = AttemptOutcome
 
 # the older name of untracked_job_send, from when a job without a row was called a system job
 system_job_send = untracked_job_send
@@ -51,6 +52,7 @@ system_job_send = untracked_job_send
 __all__ = [
     "BulkOutcome",
     "Liveness",
+    "Outcome",
     "_explain_miss",
     "_transition",
     "check_input_schema",

@@ -22,17 +22,16 @@ from django.utils import timezone
 from handlers.registry import get_handler
 from jobs import publishing, validation
 from jobs.conf import conf
-from jobs.errors import InvalidJobTransition, JobValidationError
+from jobs.errors import JobValidationError
 from jobs.models import Job, JobAttempt
+from jobs.services.expiry import job_expire_if_overdue
 from jobs.services.gates import admit_on_commit, schedule_on_commit
-from jobs.services.operations import job_expire
 from jobs.services.transitions import (
     _NOT_OWNED,
     _expiry,
     _explain_miss,
     _finish_attempt,
     _owned,
-    _queue_timeout_reason,
     _transition,
 )
 from jobs.states import AttemptOutcome, JobStatus
@@ -58,23 +57,12 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
     together = connection.vendor == "postgresql"
     job = queries.claim_job(job_id=pk, token=tok, worker=worker[:255], now=now, with_attempt=together)
     if job is None:
-        _expire_if_overdue(pk, tok, now)
+        job_expire_if_overdue(job_id=pk, token=tok, now=now)
         return None
     job.worker = worker[:255]
     if not together:
         JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=job.worker, started_at=now)
     return job
-
-
-def _expire_if_overdue(job_id: uuid.UUID, token: uuid.UUID, now: datetime) -> None:
-    """A claim that missed because the job waited past its queue timeout fails the job."""
-    overdue = Job.objects.filter(pk=job_id, token=token, status=JobStatus.QUEUED, expires_at__lte=now)
-    expires_at = overdue.values_list("expires_at", flat=True).first()
-    if expires_at is not None:
-        try:
-            job_expire(job_id=job_id, reason=_queue_timeout_reason(expires_at))
-        except InvalidJobTransition:
-            pass
 
 
 @dataclass(frozen=True)

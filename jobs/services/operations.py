@@ -1,5 +1,4 @@
-"""What users and operators do to jobs: cancel, retry, one at a time or in bulk; and the
-expiry of a queued job that can never run.
+"""What users and operators do to jobs: cancel, retry, one at a time or in bulk.
 
 Which statuses each action starts from is `jobs.states.ACTION_FROM`, the same table the API's
 bulk actions and the admin's buttons read.
@@ -108,13 +107,3 @@ def jobs_cancel_bulk(*, job_ids: list[Any]) -> BulkOutcome:
 def jobs_retry_bulk(*, job_ids: list[Any]) -> BulkOutcome:
     """`job_retry` for each job, each in its own transaction."""
     return _each(job_ids, job_retry)
-
-
-def job_expire(*, job_id: Any, reason: str) -> None:
-    """queued -> failed: the job can never run (its type is gone, it waited too long)."""
-    now = timezone.now()
-    with transaction.atomic():
-        _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now,
-                    error=reason, dispatched_at=None)
-        admit_on_commit(Job.objects.filter(pk=job_id).values_list("gate", flat=True).first())
-    logger.error("job %s expired while queued: %s", job_id, reason)

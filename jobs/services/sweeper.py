@@ -39,6 +39,7 @@ from handlers.registry import all_handlers
 from jobs import publishing
 from jobs.conf import conf
 from jobs.models import HELD, SENT, DeliveryMark, Job
+from jobs.services.expiry import jobs_expire_overdue
 from jobs.services.gates import admit, describe, waiting_gates
 
 logger = logging.getLogger("conveyor.jobs")
@@ -150,3 +151,13 @@ def sweep(*, now: datetime | None = None) -> int:
     if held:
         logger.warning("sweeper published %s held job(s)", held)
     return held + admitted + republish_lost(now=now, deadline=deadline)
+
+
+def jobs_sweep(*, limit: int = 1000) -> int:
+    """The periodic task's sweep: one pass of the duties above, then the queued jobs past their
+    queue-wait timeout failed (`limit` of them per pass, `jobs.services.expiry`). Returns how
+    many jobs got a message."""
+    now = timezone.now()
+    swept = sweep(now=now)
+    jobs_expire_overdue(now=now, limit=limit)
+    return swept

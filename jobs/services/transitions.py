@@ -70,6 +70,3 @@ def _expiry(spec: Any, due: datetime) -> datetime | None:
     """When a job due at `due` fails unless started (its type's queue_timeout), or None."""
     return due + timedelta(seconds=spec.queue_timeout) if spec.queue_timeout else None
 
-
-def _queue_timeout_reason(expires_at: datetime) -> str:
-    return f"queue timeout: not started by {expires_at.isoformat()}, the deadline of its queue-wait timeout"

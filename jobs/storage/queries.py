@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django_celery_results.models import TaskResult
 
 from jobs.models import Job, JobAttempt
@@ -112,8 +112,23 @@ INSERT_JOB = _insert_sql(Job._meta.concrete_fields)
 """A new job's row, every column given: `job.save(force_insert=True)` without compiling the
 same INSERT for every job (about 0.1 ms of CPU each)."""
 
-COPY_JOBS = f"COPY {JOB_TABLE} ({', '.join(_quote(f.column) for f in Job._meta.concrete_fields)}) FROM STDIN"
-"""Many new jobs' rows in one COPY (PostgreSQL)."""
+def copy_into_jobs(columns: Sequence[str]) -> str:
+    """COPY of many new jobs' rows, giving these columns (the others take their defaults)."""
+    return f"COPY {JOB_TABLE} ({', '.join(_quote(column) for column in columns)}) FROM STDIN"
+
+
+COPY_JOBS = copy_into_jobs([str(field.column) for field in Job._meta.concrete_fields])
+"""Many new jobs' rows in one COPY, every column given (PostgreSQL)."""
+
+ANALYZE_JOBS = f"ANALYZE {JOB_TABLE}"
+"""Fresh planner statistics for the jobs table, after a bulk load (allowed in a transaction)."""
+
+VACUUM_ANALYZE_JOBS = f"VACUUM {ANALYZE_JOBS}"
+"""ANALYZE_JOBS and the visibility map too (PostgreSQL, outside a transaction only)."""
+
+ESTIMATED_ROWS = "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)"
+"""PostgreSQL's planner estimate of a table's rows (the parameter: its name); negative for a
+table never vacuumed or analyzed."""
 
 
 def task_result_columns() -> list[Any]:
@@ -225,6 +240,20 @@ def complete_job(*, job: Job, result: Any, duration: float, now: Any, stored: st
     with prepared.prepared_cursor() as cursor:
         cursor.execute(COMPLETE_WITH_ATTEMPT.format(stored=stored), params)
         return cursor.fetchone() is not None
+
+
+def estimated_rows(table: str, using: str = "default") -> int | None:
+    """ESTIMATED_ROWS for `table` on the `using` database, or None where there is no estimate:
+    another database than PostgreSQL, or a table never vacuumed or analyzed."""
+    db = connections[using]
+    if db.vendor != "postgresql":
+        return None
+    with db.cursor() as cursor:
+        cursor.execute(ESTIMATED_ROWS, [table])
+        row = cursor.fetchone()
+    if row is None or row[0] is None or row[0] < 0:
+        return None
+    return int(row[0])
 
 
 def lock_gate(key: int) -> None:

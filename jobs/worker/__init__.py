@@ -2,7 +2,7 @@
 
 - `run`: one delivery of run_job as a pipeline of named steps: the rate limit's start, the
   claim, the input check, the handler, and its outcome recorded by one service verb.
-- `outcomes`: what a handler's return or exception means, and the verb that records it.
+- `outcomes`: what a handler's return or exception means (an `Ending`), and the verb that records it.
 - `delivery`: run_job's wait for the database when the claim cannot reach it.
 - `untracked`: an untracked job (no Job row), run with a context that logs.
 - `link`: what a JobContext writes through: the Job row, or the worker log.

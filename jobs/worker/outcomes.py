@@ -1,4 +1,5 @@
-"""What the end of a handler means for its job, and the one service verb that records it.
+"""What the end of a handler means for its job (an `Ending`), and the one service verb that
+records it.
 
     outcome    when                                                  recorded by
     completed  the handler returned                                  services.job_complete
@@ -36,8 +37,9 @@ logger = logging.getLogger("conveyor.worker")
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """An outcome's name and the call of its service verb (None: nothing to record)."""
+class Ending:
+    """How a handler's run ended: the outcome's name (as the delivery's summary reports it) and
+    the call of its service verb (None: nothing to record)."""
 
     name: str
     record: Callable[[], Any] | None
@@ -48,36 +50,36 @@ def summary(job: Job, outcome: str) -> dict[str, Any]:
     return {"job": str(job.pk), "outcome": outcome, "attempt": job.attempts}
 
 
-def completed(job: Job, result: Any, task_result: DeliveryResult | None) -> Outcome:
-    return Outcome("completed", partial(services.job_complete, job=job, result=result, task_result=task_result,
+def completed(job: Job, result: Any, task_result: DeliveryResult | None) -> Ending:
+    return Ending("completed", partial(services.job_complete, job=job, result=result, task_result=task_result,
                                         summary=summary(job, "completed")))
 
 
-def of_exception(job: Job, spec: HandlerSpec, worker: str, exc: BaseException) -> Outcome:
+def of_exception(job: Job, spec: HandlerSpec, worker: str, exc: BaseException) -> Ending:
     """The outcome of a handler that raised `exc` (a JobInterrupted included)."""
     if isinstance(exc, JobCancelled):
-        return Outcome("cancelled", partial(services.job_acknowledge_cancel, job=job))
+        return Ending("cancelled", partial(services.job_acknowledge_cancel, job=job))
     if isinstance(exc, JobInterrupted):
         return _interrupted(job, worker, exc)
     fail = partial(services.job_fail, job=job, traceback=_traceback(exc))
     if isinstance(exc, SoftTimeLimitExceeded):
         soft = spec.timeout.soft if spec.timeout else None
-        return Outcome("timeout", partial(fail, error=f"timed out: soft time limit of {soft}s exceeded",
+        return Ending("timeout", partial(fail, error=f"timed out: soft time limit of {soft}s exceeded",
                                           timed_out=True))
     if isinstance(exc, PermanentError):
-        return Outcome("failed", partial(fail, error=describe(exc), retry=False))
+        return Ending("failed", partial(fail, error=describe(exc), retry=False))
     if isinstance(exc, RetryableError):
-        return Outcome("failed", partial(fail, error=describe(exc), delay=exc.delay))
-    return Outcome("failed", partial(fail, error=describe(exc), retry=spec.is_retryable(exc)))
+        return Ending("failed", partial(fail, error=describe(exc), delay=exc.delay))
+    return Ending("failed", partial(fail, error=describe(exc), retry=spec.is_retryable(exc)))
 
 
-def _interrupted(job: Job, worker: str, stop: JobInterrupted) -> Outcome:
+def _interrupted(job: Job, worker: str, stop: JobInterrupted) -> Ending:
     if stop.reason == JobInterrupted.LOST:
         logger.warning("job %s: interrupted, another execution owns it now; outcome discarded", job.pk)
-        return Outcome("discarded", None)
+        return Ending("discarded", None)
     if stop.reason == JobInterrupted.CANCEL:
-        return Outcome("cancelled", partial(services.job_acknowledge_cancel, job=job))
-    return Outcome("released", partial(services.job_release, job=job, reason=f"worker {worker} shut down"))
+        return Ending("cancelled", partial(services.job_acknowledge_cancel, job=job))
+    return Ending("released", partial(services.job_release, job=job, reason=f"worker {worker} shut down"))
 
 
 def describe(exc: BaseException) -> str:

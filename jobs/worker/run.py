@@ -10,7 +10,7 @@
 3. `_checked_handler`: a type this worker does not know, or an input that does not match the
    type's schema, fails the job at once, without a retry.
 4. `_run_handler`: run the handler with a JobContext while the heartbeat thread beats for the
-   row and watches for a cancel; its return or exception is an outcome (`jobs.worker.outcomes`).
+   row and watches for a cancel; its return or exception is an `Ending` (`jobs.worker.outcomes`).
 5. `_record`: the outcome's one service verb, waiting for the database if it is away; an
    outcome the job moved past meanwhile (rescued, cancelled) is discarded.
 """
@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
-
-from pydantic import ValidationError
 
 from handlers.context import JobContext
 from handlers.errors import JobInterrupted
@@ -31,10 +29,11 @@ from jobs.errors import InvalidJobTransition
 from jobs.models import Job
 from jobs.services import gates
 from jobs.storage.result_backend import DeliveryResult
+from jobs.validation import input_schema_problem
 from jobs.worker import interrupt, marks, outage, outcomes
 from jobs.worker.heartbeat import Heartbeat
 from jobs.worker.link import JobRowLink
-from jobs.worker.outcomes import Outcome, summary
+from jobs.worker.outcomes import Ending, summary
 
 logger = logging.getLogger("conveyor.worker")
 
@@ -69,8 +68,8 @@ def execute(
     checked = _checked_handler(job, worker)
     if checked is None:
         return {"job": str(job.pk), "outcome": "failed"}
-    outcome = _run_handler(job, checked, worker, heartbeat, task_result)
-    return _record(job, outcome, task_result)
+    ending = _run_handler(job, checked, worker, heartbeat, task_result)
+    return _record(job, ending, task_result)
 
 
 def _take_rate_start(spec: HandlerSpec, job_id: str, token: str) -> dict[str, Any] | None:
@@ -101,17 +100,15 @@ def _checked_handler(job: Job, worker: str) -> HandlerSpec | None:
     if spec is None:
         services.job_fail(job=job, error=f"job type {job.type!r} is not registered on worker {worker}", retry=False)
         return None
-    if spec.schema is not None:
-        try:
-            spec.schema.model_validate(job.input)
-        except ValidationError as exc:
-            services.job_fail(job=job, error=f"input does not match the schema of {job.type}: {exc}", retry=False)
-            return None
+    problem = input_schema_problem(spec, job.input)
+    if problem is not None:
+        services.job_fail(job=job, error=f"input does not match the schema of {job.type}: {problem}", retry=False)
+        return None
     return spec
 
 
 def _run_handler(job: Job, spec: HandlerSpec, worker: str, beat: bool,
-                 task_result: DeliveryResult | None) -> Outcome:
+                 task_result: DeliveryResult | None) -> Ending:
     ctx = JobContext(
         job_id=str(job.pk),
         job_type=job.type,
@@ -137,18 +134,18 @@ def _run_handler(job: Job, spec: HandlerSpec, worker: str, beat: bool,
     return outcomes.completed(job, result, task_result)
 
 
-def _record(job: Job, outcome: Outcome, task_result: DeliveryResult | None) -> dict[str, Any]:
-    if outcome.record is None:
-        return {"job": str(job.pk), "outcome": outcome.name}
+def _record(job: Job, ending: Ending, task_result: DeliveryResult | None) -> dict[str, Any]:
+    if ending.record is None:
+        return {"job": str(job.pk), "outcome": ending.name}
     try:
-        stored = _with_database_retries(outcome.record, job)
+        stored = _with_database_retries(ending.record, job)
     except InvalidJobTransition as exc:
         # rescued or cancelled while this execution ran: its outcome does not count
-        logger.warning("job %s: outcome %r discarded: %s", job.pk, outcome.name, exc)
+        logger.warning("job %s: outcome %r discarded: %s", job.pk, ending.name, exc)
         return {"job": str(job.pk), "outcome": "discarded"}
     if stored is True and task_result is not None:
         task_result.mark_stored()
-    return summary(job, outcome.name)
+    return summary(job, ending.name)
 
 
 def _with_database_retries(record: Callable[[], Any], job: Job) -> Any:

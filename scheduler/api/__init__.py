@@ -1,2 +1,3 @@
 """The schedules' REST API: a thin layer over `scheduler.selectors` and `scheduler.services`,
-with the jobs API's authentication, permission helpers, body limits and error answers."""
+on the shared plumbing of `api` (base view, body limits, error answers, the answers about
+organizations) and the jobs app's access policy (`jobs.selectors`); it never imports `jobs.api`."""

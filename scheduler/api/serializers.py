@@ -11,8 +11,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from api.serializers import API_MAX_LIMIT, MAX_ID, MAX_OFFSET
-from jobs.api.serializers import StrictSerializer
+from api.serializers import API_MAX_LIMIT, MAX_ID, MAX_OFFSET, StrictSerializer
+from jobs.validation import shown
 from scheduler.models import CatchUp, FireOutcome, Frequency, Overlap, ScheduleKind
 
 
@@ -68,6 +68,11 @@ class ScheduleWriteSerializer(StrictSerializer):
     organizationId = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True,
                                               help_text="Create it in this organization (you must be a member); "
                                                         "null: yours alone.")
+
+    def quote(self, key: str) -> str:
+        # an unknown key quoted as the job services quote a value (escaped, cut short when
+        # long): a schedule's body is answered as a job's is
+        return shown(key)
 
 
 class OrgScheduleWriteSerializer(ScheduleWriteSerializer):

@@ -2,7 +2,7 @@
 see, write through `scheduler.services`, answer with `scheduler.presenters.schedule_to_dict`.
 No business logic here; every platform error is answered by `api.errors`.
 
-The rules are the jobs API's (`jobs.selectors.access`, through `jobs.api.permissions`):
+The rules are the jobs API's (`jobs.selectors.access`), answered in its words (`api.permissions`):
   * a user sees their own schedules and their organizations' ones, staff every schedule
     (system schedules to staff only); any other schedule answers 404, as if it did not exist,
     and is absent from every list;
@@ -23,10 +23,10 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.schema import error_responses
-from api.views import ApiView, path_id, valid
-from jobs.api.permissions import viewer
-from jobs.api.views.common import SERVICE_FIELD_NAMES
+from api.permissions import no_such_organization, not_a_member
+from api.schema import ORG_ID, error_responses
+from api.views import SERVICE_FIELD_NAMES, ApiView, path_id, valid
+from jobs import selectors as job_selectors
 from jobs.models import Organization
 from scheduler import presenters, selectors, services
 from scheduler.api import serializers as s
@@ -36,7 +36,6 @@ from scheduler.models import ScheduledJob
 
 _ERROR_TEXT = {
     400: "A parameter or field is invalid (a cron expression, a frequency and its fields...); `field` names it.",
-    401: "Not signed in: send `Authorization: Bearer <token>` or use a session.",
     403: "Signed in, but not allowed (an organization you are not a member of; a schedule you may only see).",
     404: "No such schedule (or not one you may see), or no such organization.",
     409: "A system schedule (edited in code only), or a run-now while the previous run is still going.",
@@ -50,12 +49,10 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 SCHEDULE_ID = OpenApiParameter("id", OpenApiTypes.INT64, OpenApiParameter.PATH, description="The schedule's id.")
-ORG_ID = OpenApiParameter("orgId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="An organization id.")
 
 # The body's names -> the keywords of `schedule_create` / `schedule_update`.
 _SERVICE_NAMES: dict[str, str] = {**presenters.WRITABLE_FIELDS, "type": "job_type"}
 _SERVICE_NAMES.pop("jobType")
-
 
 
 class SchedulesApiView(ApiView):
@@ -93,17 +90,24 @@ def _manageable(request: Request, schedule_id: str, verb: str) -> ScheduledJob:
     return schedule
 
 
+def _organization(request: Request, org_id: int, *, body_field: str | None = None) -> Organization:
+    """An organization the requester may create schedules in: 404 for none (400 naming
+    `body_field` when the body named it), 403 for one they are not a member of."""
+    org = job_selectors.organization_get(organization_id=org_id)
+    if org is None:
+        raise no_such_organization(org_id, body_field=body_field)
+    if not job_selectors.may_use_organization(user=request.user, organization_id=org.pk):
+        raise not_a_member(org.pk)
+    return org
+
+
 def _service_arguments(request: Request, data: dict[str, Any]) -> dict[str, Any]:
     """The validated body as service keywords; an organization named in it is resolved and the
     requester's membership checked (400 for none, 403 for one they are not in)."""
     arguments = {_SERVICE_NAMES[key]: value for key, value in data.items()}
     org_id = arguments.get("organization")
     if org_id is not None:
-        try:
-            arguments["organization"] = viewer(request).organization(org_id, in_body=True)
-        except exceptions.ValidationError:
-            # the jobs API's body calls it orgId; name the field this body used
-            raise exceptions.ValidationError({"organizationId": [f"no organization {org_id}"]}) from None
+        arguments["organization"] = _organization(request, org_id, body_field="organizationId")
     return arguments
 
 
@@ -245,7 +249,7 @@ class OrgSchedulesView(SchedulesApiView):
         tags=["organizations"],
     )
     def get(self, request: Request, orgId: str) -> Response:
-        return _list(request, organization=viewer(request).organization(path_id(orgId, "orgId")))
+        return _list(request, organization=_organization(request, path_id(orgId, "orgId")))
 
     @extend_schema(
         operation_id="orgs_schedules_create",
@@ -257,5 +261,5 @@ class OrgSchedulesView(SchedulesApiView):
         tags=["organizations"],
     )
     def post(self, request: Request, orgId: str) -> Response:
-        org = viewer(request).organization(path_id(orgId, "orgId"))
+        org = _organization(request, path_id(orgId, "orgId"))
         return _create(request, s.OrgScheduleWriteSerializer, organization=org)

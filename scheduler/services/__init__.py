@@ -17,6 +17,7 @@ Reads are in `scheduler.selectors`, which imports nothing from here.
 """
 from __future__ import annotations
 
+from scheduler.models import ScheduledJob
 from scheduler.services.beat import FIRE_TASK
 from scheduler.services.editing import schedule_create, schedule_delete, schedule_update
 from scheduler.services.firing import (
@@ -29,6 +30,7 @@ from scheduler.services.firing import (
 from scheduler.services.pausing import schedule_pause, schedule_resume
 from scheduler.services.sync import SyncReport, schedules_sync
 from scheduler.services.timing import EARLY_TOLERANCE
+from scheduler.timetable import Timetable
 
 __all__ = [
     "EARLY_TOLERANCE",
@@ -42,7 +44,13 @@ __all__ = [
     "schedule_pause",
     "schedule_resume",
     "schedule_run_now",
+    "schedule_timetable",
     "schedule_update",
     "schedules_fire_overdue",
     "schedules_sync",
 ]
+
+
+def schedule_timetable(*, schedule: ScheduledJob) -> Timetable:
+    """Older name: a schedule's run times, now `schedule.timetable()`."""
+    return schedule.timetable()

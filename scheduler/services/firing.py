@@ -121,7 +121,7 @@ def _claim_and_fire(schedule: ScheduledJob, expected: datetime, now: datetime, t
         if late and schedule.catch_up == CatchUp.SKIP:
             _record(pk, now, FireOutcome.SKIPPED_MISSED, f"{note}: catch-up is off, waiting for the next tick")
             return FireResult(pk, FireOutcome.SKIPPED_MISSED, "missed", tick)
-        if not _is_system_job(schedule):
+        if not _is_untracked(schedule):
             return _fire_claimed(schedule, tick, now, note)
     # after the commit: a message is no transaction's part
     return _send_untracked_job(schedule, tick, now, note)
@@ -179,7 +179,7 @@ def schedule_run_now(*, schedule: ScheduledJob, now: datetime | None = None) -> 
     note = "run now"
     if schedule.fires_through_task:
         return _send_task(schedule, now, note)
-    if _is_system_job(schedule):
+    if _is_untracked(schedule):
         return _send_untracked_job(schedule, now, now, note)
     with transaction.atomic():
         # the row lock serializes this with a tick firing at the same moment (its claim UPDATE)
@@ -202,9 +202,10 @@ def _unfinished_run(schedule: ScheduledJob) -> tuple[Any, str] | None:
     return schedule_unfinished_jobs(schedule=schedule).order_by("created_at").values_list("pk", "status").first()
 
 
-def _is_system_job(schedule: ScheduledJob) -> bool:
+def _is_untracked(schedule: ScheduledJob) -> bool:
+    """Does the schedule start an untracked job (no Job row), sent rather than created?"""
     spec = get_handler(schedule.job_type)
-    return spec is not None and spec.system
+    return spec is not None and not spec.tracked
 
 
 def _create_job(schedule: ScheduledJob, dedup_key: str) -> tuple[Job, bool]:

@@ -17,7 +17,8 @@ from django.conf import settings
 from handlers.registry import get_handler, registered_types
 from jobs.conf import conf
 from jobs.errors import JobValidationError
-from jobs.models import Membership, Organization
+from jobs.models import Organization
+from jobs.selectors import may_use_organization
 from jobs.validation import check_input_schema, is_int, is_number, validated_input
 from scheduler.errors import ScheduleValidationError
 from scheduler.models import CatchUp, Frequency, Overlap, ScheduledJob, ScheduleKind, Weekday
@@ -79,8 +80,8 @@ def _check_name_and_description(data: dict[str, Any]) -> None:
 def _check_job_type_and_input(data: dict[str, Any]) -> None:
     job_type = data.get("job_type")
     spec = get_handler(job_type) if isinstance(job_type, str) else None
-    if spec is None or spec.system:
-        listed = ", ".join(registered_types(system=False)) or "none"
+    if spec is None or not spec.tracked:
+        listed = ", ".join(registered_types(tracked=True)) or "none"
         why = "is not a registered type"
         if spec is not None:
             why = "is an untracked job, which only system schedules start"
@@ -206,8 +207,7 @@ def _check_organization(data: dict[str, Any], owner: Any) -> None:
         return
     if not isinstance(organization, Organization):
         raise ScheduleValidationError("organizationId", f"{organization!r} is not an organization")
-    member = Membership.objects.filter(user=owner, organization=organization).exists()
-    if not member and not getattr(owner, "is_staff", False):
+    if not may_use_organization(user=owner, organization_id=organization.pk):
         raise ScheduleValidationError(
             "organizationId", f"user {owner.pk} is not a member of organization {organization.pk} ({organization.slug})"
         )

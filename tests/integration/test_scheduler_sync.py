@@ -214,7 +214,8 @@ BAD = [
     (SystemSchedule(name="skip-system-job", job_type="storage:cleanup", cron="0 * * * *"),
      "'storage:cleanup' is an untracked job (no Job row), so the overlap policy 'skip' cannot see its previous run"),
     (SystemSchedule(name="bad-input", job_type="process-attachment", cron="0 * * * *"),
-     "system schedule 'bad-input': input does not fit the schema of 'process-attachment'"),
+     "system schedule 'bad-input': input does not fit the schema of 'process-attachment': "
+     "input.attachment_id: Field required"),
 ]
 
 

@@ -75,15 +75,20 @@ class Rule:
 RULES = (
     Rule("the scheduler calls the jobs app, never the reverse", ("jobs",), forbidden=("scheduler",)),
     Rule(
+        "the scheduler calls the jobs app's services, selectors and errors, never its adapters",
+        ("scheduler",),
+        forbidden=("jobs.api", "jobs.admin", "jobs.worker", "jobs.tasks", "jobs.management"),
+    ),
+    Rule(
         "handlers see only the handler API (handlers.context, handlers.registry, handlers.errors)",
         ("handlers",),
         forbidden=("jobs", "scheduler", "config", "api"),
     ),
     Rule("the shared API plumbing imports no app", ("api",), forbidden=("jobs", "scheduler", "handlers")),
     Rule(
-        "publishing hands a job to the broker and knows nothing of the worker",
+        "publishing hands a job to the broker and knows nothing of the worker; the services call it",
         ("jobs.publishing",),
-        forbidden=("jobs.worker", "jobs.tasks"),
+        forbidden=("jobs.worker", "jobs.tasks", "jobs.services"),
     ),
     Rule(
         "services are called by the API, the admin, commands, tasks and the worker, never the reverse",
@@ -106,15 +111,27 @@ RULES = (
         forbidden=("jobs.worker",),
         exempt=("jobs.worker", "jobs.tasks", "jobs.apps"),
     ),
+    # the leaves every layer builds on: what they import must not grow into a cycle
+    Rule("the typed settings read Django's settings and nothing of the platform", ("jobs.conf",), only=()),
+    Rule("the statuses and their transitions import nothing of the platform", ("jobs.states",), only=()),
+    Rule("the errors may name a status, and import nothing else of the platform", ("jobs.errors",),
+         only=("jobs.states",)),
+    Rule("the models build on the statuses and the settings alone", ("jobs.models",),
+         only=("jobs.states", "jobs.conf")),
     Rule(
-        "the typed settings read Django's settings and nothing of the platform",
-        ("jobs.conf",),
-        only=(),
+        "validation checks values against the settings, the models and the statuses, raising the errors",
+        ("jobs.validation",),
+        only=("jobs.conf", "jobs.errors", "jobs.models", "jobs.states"),
     ),
     Rule("settings are read by the apps, and read none of them", ("config.settings",),
          forbidden=("jobs", "scheduler", "handlers", "api")),
     Rule("a read never calls a write", ("jobs.selectors",), forbidden=("jobs.services",)),
-    Rule("a read never calls a write", ("scheduler.selectors",), forbidden=("scheduler.services",)),
+    Rule(
+        "the scheduler's reads and definitions sit below its services: the services import them",
+        ("scheduler.selectors", "scheduler.models", "scheduler.timetable", "scheduler.errors",
+         "scheduler.presenters", "scheduler.system"),
+        forbidden=("scheduler.services",),
+    ),
 )
 
 

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.schema import error_responses
-from api.views import ApiView, valid
+from api.views import SERVICE_FIELD_NAMES, ApiView, valid
 from jobs import presenters, selectors, services
 from jobs.api import serializers as s
 from jobs.api.permissions import viewer
@@ -20,14 +20,6 @@ from jobs.conf import conf
 from jobs.models import Job, Organization, Project
 from jobs.selectors import JobPage
 from jobs.states import JobStatus
-
-# The job services' names for fields -> the names a client sent (an error names the latter).
-SERVICE_FIELD_NAMES: dict[str, str] = {
-    "delay": "delaySeconds",
-    "order_by": "orderBy",
-    "direction": "orderDirection",
-    "created_by": "userId",
-}
 
 
 class JobsApiView(ApiView):
@@ -40,7 +32,6 @@ class JobsApiView(ApiView):
 
 _ERROR_TEXT = {
     400: "A parameter or field is invalid; `field` names it.",
-    401: "Not signed in: send `Authorization: Bearer <token>` or use a session.",
     403: "Signed in, but not allowed (an organization you are not a member of; a job you may only see).",
     404: "No such job (or not one you may see), project or organization.",
     409: "The job's status does not allow this; `currentStatus` says what it is.",
@@ -50,13 +41,12 @@ _ERROR_TEXT = {
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """The schema's error answers of a jobs API operation: 401 and `codes`."""
+    """The schema's error answers of a jobs API operation: 401 (`api.schema`) and `codes`."""
     return error_responses(_ERROR_TEXT, *codes)
 
 
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
 PROJECT_ID = OpenApiParameter("projectId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="A project id.")
-ORG_ID = OpenApiParameter("orgId", OpenApiTypes.INT64, OpenApiParameter.PATH, description="An organization id.")
 
 TOTAL_NOTE = (
     " `pagination.total` is exact up to JOBS_API_EXACT_TOTAL_MAX matching jobs (10,000 by default); beyond, it is "

@@ -5,13 +5,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.schema import ORG_ID
 from api.views import path_id
 from jobs import selectors
 from jobs.api import serializers as s
 from jobs.api.permissions import viewer
 from jobs.api.views.common import (
     CREATED_RESPONSES,
-    ORG_ID,
     PROJECT_ID,
     TOTAL_NOTE,
     JobsApiView,

@@ -19,10 +19,12 @@ from django.utils import timezone
 
 from jobs.models import Job, Membership, Organization, Project
 from jobs.states import JobStatus
+from jobs.storage import queries
 
 _STATUSES = [JobStatus.COMPLETED] * 80 + [JobStatus.FAILED] * 8 + [JobStatus.CANCELLED] * 4 + \
     [JobStatus.QUEUED] * 6 + [JobStatus.RUNNING] * 2
 _TYPES = ["demo.sleep", "demo.flaky", "process-attachment", "consolidate-dossier", "sync-updated-dossiers"]
+# the columns each row gives, in order (the others take their defaults); also Job's keywords
 _COLUMNS = ["id", "type", "queue", "status", "progress", "progress_message", "input", "error", "error_traceback",
             "priority", "attempts", "max_attempts", "rescues", "token", "created_by_id", "organization_id",
             "project_id", "worker", "queued_at", "started_at", "completed_at", "created_at", "updated_at",
@@ -75,7 +77,7 @@ class Command(BaseCommand):
         transaction (a test's): ANALYZE alone there."""
         if connection.vendor != "postgresql":
             return "ANALYZE"
-        return "ANALYZE jobs_job" if connection.in_atomic_block else "VACUUM ANALYZE jobs_job"
+        return queries.ANALYZE_JOBS if connection.in_atomic_block else queries.VACUUM_ANALYZE_JOBS
 
     def tenancy(self, n_users: int, n_orgs: int, n_projects: int) -> tuple[list[int], list[int], list[tuple[int, int]]]:
         User = get_user_model()
@@ -117,7 +119,7 @@ class Command(BaseCommand):
 
         with connection.cursor() as cursor:
             raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no COPY
-            with raw.copy(f"COPY jobs_job ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            with raw.copy(queries.copy_into_jobs(_COLUMNS)) as copy:
                 for values in rows:
                     values = list(values)
                     values[6] = Jsonb(values[6])

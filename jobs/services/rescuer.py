@@ -1,10 +1,10 @@
-"""Recovery: the rescuer and the sweeper, as services the periodic tasks call.
+"""The rescuer: running jobs whose worker died go back to queued, as the periodic task
+`jobs.rescue_stale_jobs` asks.
 
-* The rescuer requeues running jobs whose worker died: `Job.objects.stale(now)`, the very
-  rows the admin's "stale" filter lists.
-* The sweeper (`jobs.services.sweeper`) publishes queued jobs that are due but that no message
-  will ever deliver, admits waiting jobs where their limit has room, and then fails queued
-  jobs past their queue-wait timeout.
+A running job is lost when its heartbeat went stale: `Job.objects.stale(now)`, the very rows
+the admin's "stale" filter lists. Each is requeued with a new token (so the dead execution's
+outcome, should it ever arrive, changes nothing), cancelled if a cancel was asked, or failed
+as a poison pill when it loses its worker again after JOBS_MAX_RESCUES rescues.
 """
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ from jobs.conf import conf
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job, stale_q
 from jobs.services.gates import admit_on_commit
-from jobs.services.operations import job_expire
-from jobs.services.sweeper import sweep
-from jobs.services.transitions import _expiry, _finish_attempt, _queue_timeout_reason, _transition
+from jobs.services.transitions import _expiry, _finish_attempt, _transition
 from jobs.states import AttemptOutcome, JobStatus
 
 logger = logging.getLogger("conveyor.jobs")
@@ -88,20 +86,3 @@ def jobs_rescue_stale(*, limit: int = 500) -> int:
         if job_rescue(job_id=job_id, token=token, now=now) is not None:
             rescued += 1
     return rescued
-
-
-def jobs_sweep(*, limit: int = 1000) -> int:
-    """The sweeper (`jobs.services.sweeper`): publish held jobs once due, admit waiting jobs
-    where their limit has room, publish again jobs whose message was lost; then fail queued
-    jobs past their queue-wait timeout (`limit` of them per pass). Returns how many jobs got a
-    message."""
-    now = timezone.now()
-    swept = sweep(now=now)
-    overdue = Job.objects.filter(status=JobStatus.QUEUED, expires_at__lte=now).values_list("pk", "expires_at")[:limit]
-    for job_id, expires_at in list(overdue):
-        assert expires_at is not None  # the filter's expires_at__lte
-        try:
-            job_expire(job_id=job_id, reason=_queue_timeout_reason(expires_at))
-        except InvalidJobTransition:
-            pass  # started or cancelled meanwhile
-    return swept
