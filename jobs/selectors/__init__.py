@@ -29,7 +29,7 @@ from jobs.selectors.access import (
     user_may_act_on,
     visible_jobs,
 )
-from jobs.selectors.listing import JobPage, estimated_count, job_list
+from jobs.selectors.listing import JobPage, estimated_count, estimated_table_rows, job_list
 from jobs.selectors.reads import (
     MAX_LIST_LIMIT,
     ORDERABLE_FIELDS,
@@ -52,7 +52,8 @@ from jobs.selectors.tenancy import organization_find, organization_get, project_
 
 __all__ = [
     "MAX_LIST_LIMIT", "ORDERABLE_FIELDS", "UNSCOPED", "JobPage", "StuckKind",
-    "actionable_jobs", "estimated_count", "is_person", "job_attempts", "job_get", "job_ids_for_action",
+    "actionable_jobs", "estimated_count", "estimated_table_rows",
+    "is_person", "job_attempts", "job_get", "job_ids_for_action",
     "job_list", "job_queryset", "job_stats", "jobs_in_quota_scope", "may_act", "may_see", "may_use_organization",
     "memberships_of",
     "organization_find", "organization_get", "parse_job_id", "project_find", "scope_q",

@@ -67,14 +67,7 @@ def may_see(*, user: Any, owner_id: int | None, organization_id: int | None,
             memberships: dict[int, str] | None = None) -> bool:
     """Whether `user` may see a row with this owner and organization (see `scope_q`), without
     a query when `memberships` is given or the answer does not depend on them."""
-    if not is_person(user):
-        return False
-    if user.is_staff or (owner_id is not None and owner_id == user.pk):
-        return True
-    if organization_id is None:
-        return False
-    roles = memberships_of(user=user) if memberships is None else memberships
-    return organization_id in roles
+    return _may(user, owner_id, organization_id, memberships, act=False)
 
 
 def may_act(*, user: Any, owner_id: int | None, organization_id: int | None,
@@ -82,6 +75,12 @@ def may_act(*, user: Any, owner_id: int | None, organization_id: int | None,
     """Whether `user` may act on (cancel, retry, change) a row with this owner and
     organization (see `scope_q` with `act=True`), without a query when `memberships` is given
     or the answer does not depend on them."""
+    return _may(user, owner_id, organization_id, memberships, act=True)
+
+
+def _may(user: Any, owner_id: int | None, organization_id: int | None,
+         memberships: dict[int, str] | None, *, act: bool) -> bool:
+    """The row-by-row form of `scope_q`: the same owner and organization rule, for one row."""
     if not is_person(user):
         return False
     if user.is_staff or (owner_id is not None and owner_id == user.pk):
@@ -89,7 +88,7 @@ def may_act(*, user: Any, owner_id: int | None, organization_id: int | None,
     if organization_id is None:
         return False
     roles = memberships_of(user=user) if memberships is None else memberships
-    return roles.get(organization_id) == Membership.Role.ADMIN
+    return organization_id in _organizations(roles, act=act)
 
 
 def may_use_organization(*, user: Any, organization_id: int,

@@ -24,6 +24,7 @@ from jobs.selectors.reads import (
     job_queryset,
     member_asking_about_own_org,
 )
+from jobs.storage import queries
 from jobs.validation import int_in_range
 
 
@@ -173,3 +174,9 @@ def estimated_count(qs: QuerySet[Any]) -> int | None:
     return max(0, int(plan[0]["Plan"]["Plan Rows"]))
 
 
+
+
+def estimated_table_rows(model: type[Any], using: str = "default") -> int | None:
+    """PostgreSQL's estimate of a whole table's rows (pg_class.reltuples, no planning at all),
+    or None where there is none: another database, or a table never vacuumed or analyzed."""
+    return queries.estimated_rows(model._meta.db_table, using=using)

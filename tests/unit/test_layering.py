@@ -123,6 +123,11 @@ RULES = (
         ("jobs.validation",),
         only=("jobs.conf", "jobs.errors", "jobs.models", "jobs.states"),
     ),
+    Rule(
+        "the console and the API read through selectors and write through services, never SQL",
+        ("jobs.admin", "jobs.api", "scheduler.admin", "scheduler.api", "api"),
+        forbidden=("jobs.storage",),
+    ),
     Rule("settings are read by the apps, and read none of them", ("config.settings",),
          forbidden=("jobs", "scheduler", "handlers", "api")),
     Rule("a read never calls a write", ("jobs.selectors",), forbidden=("jobs.services",)),
