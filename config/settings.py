@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "jobs",
     "handlers",
     "scheduler",
+    "observability",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -102,15 +104,52 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-LOGGING = {
+# One handler for every logger, the root included: CELERY_WORKER_HIJACK_ROOT_LOGGER is off, so
+# a Celery worker finds the root configured, keeps this handler and only sets the root's level
+# from `-l`. Its filter copies the running job (job_id, job_type, attempt, queue, worker) onto
+# every line logged while a worker runs it (telemetry.logs). LOG_FORMAT=json writes one JSON
+# object per line (python-json-logger) for a log pipeline; plain lines name the job in words.
+LOG_LEVEL = env.env_str("LOG_LEVEL", "INFO").strip().upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+LOG_FORMAT = env.env_str("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is neither plain nor json.")
+# Celery logs "received" and "succeeded" (or "discarding", for a tick that expired) for every
+# run of these periodic tasks, every few seconds: at DEBUG. The tasks say at INFO (or WARNING)
+# themselves when they did something.
+_QUIET_PERIODIC_TASKS = ["jobs.rescue_stale_jobs", "jobs.sweep_unclaimed_jobs", "jobs.admit_waiting",
+                         "jobs.note_delivery", "scheduler.fire_overdue_schedules"]
+LOGGING: dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "job_context": {"()": "telemetry.logs.JobContextFilter"},
+        "quiet_periodic_tasks": {"()": "telemetry.logs.QuietTasks", "tasks": _QUIET_PERIODIC_TASKS},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "telemetry.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["job_context"]},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "conveyor": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO"), "propagate": False},
+        "conveyor": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Django's default config prints django.* through a handler of its own in DEBUG; one
+        # handler here, so that no line comes out twice now that the root has one
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "celery.worker.strategy": {"filters": ["quiet_periodic_tasks"]},
+        "celery.app.trace": {"filters": ["quiet_periodic_tasks"]},
+        "celery.worker.request": {"filters": ["quiet_periodic_tasks"]},
     },
 }
+if LOG_FORMAT == "json":
+    # these two keep formatters of their own otherwise (runserver's request lines, Celery's
+    # task logger), which read well as plain text
+    LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    LOGGING["loggers"]["celery.task"] = {"handlers": ["console"], "propagate": False}
 
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env.redis_url()
@@ -126,12 +165,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_TRACK_STARTED = False
-# Task events (received/started/succeeded per task, a Redis PUBLISH each) took half of the
-# prefork main process's time per job, and that process is the worker's bottleneck. Every job
-# is visible in the Job table and the admin; Flower still sees workers (their heartbeats) and
-# queues. Turn events on to follow single Celery tasks in Flower.
-CELERY_WORKER_SEND_TASK_EVENTS = env.env_bool("CELERY_WORKER_SEND_TASK_EVENTS", False)
-# A "task-sent" event doubles the Redis work of every publish.
+# Task events (received, started, succeeded, sent to Redis in batches by the worker's main
+# process) let Flower list every run_job with its job id and type. Measured with `make bench`
+# (docs/operations.md#flower): a prefork worker drained a third fewer jobs per second with
+# them on, two solo workers a tenth fewer. Turn them off (0) where that matters more than
+# following single tasks in Flower: jobs stay visible in the admin, Flower still shows
+# workers and queues.
+CELERY_WORKER_SEND_TASK_EVENTS = env.env_bool("CELERY_WORKER_SEND_TASK_EVENTS", True)
+# A "task-sent" event doubles the Redis work of every publish (on the web's request path).
 CELERY_TASK_SEND_SENT_EVENT = env.env_bool("CELERY_TASK_SEND_SENT_EVENT", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -157,7 +198,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 25,
 }
 CELERY_RESULT_EXPIRES = None  # pruned by the platform's clean-up, not by celery.backend_cleanup
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, recording its ticks for the liveness checks and /metrics
+CELERY_BEAT_SCHEDULER = "scheduler.beat_scheduler:BeatScheduler"
 # Keep DB connections across tasks (Celery's Django fix-up otherwise closes them after each).
 CELERY_DB_REUSE_MAX = env.env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 
@@ -165,7 +207,7 @@ CELERY_DB_REUSE_MAX = env.env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 JOBS_MAX_PAYLOAD_BYTES = env.env_int("JOBS_MAX_PAYLOAD_BYTES", 1024 * 1024, minimum=1)
 JOBS_DEFAULT_QUEUE = env.env_str("JOBS_DEFAULT_QUEUE", "default")
 # Every queue a handler may name; a worker consumes some of them with -Q.
-JOBS_QUEUES = env.env_list("JOBS_QUEUES", ["default", "attachments", "dossiers"])
+JOBS_QUEUES = env.env_list("JOBS_QUEUES", ["default", "attachments", "dossiers", "notifications"])
 JOBS_DEFAULT_PRIORITY = env.env_int("JOBS_DEFAULT_PRIORITY", 5, minimum=1, maximum=10)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.env_int("JOBS_DEFAULT_MAX_ATTEMPTS", 3, minimum=1, maximum=100)
 JOBS_BACKOFF_BASE = env.env_float("JOBS_BACKOFF_BASE", 5.0, minimum=0)
@@ -197,10 +239,71 @@ JOBS_CANCEL_GRACE = env.env_float("JOBS_CANCEL_GRACE", 10.0, minimum=0)
 # (see jobs.testing).
 JOBS_DISPATCH_MODE = env.env_str("JOBS_DISPATCH_MODE", "broker")
 JOBS_HANDLER_MODULES = env.env_list(
-    "JOBS_HANDLER_MODULES", ["handlers.demo", "handlers.dossiers", "handlers.maintenance"]
+    "JOBS_HANDLER_MODULES", ["handlers.demo", "handlers.dossiers", "handlers.maintenance", "notifications.deliveries"]
 )
 
 FLOWER_BASIC_AUTH = env.env_str("FLOWER_BASIC_AUTH", "")
+# Flower's address as operators reach it: the admin's job page links each job's current Celery
+# task there (`make run` sets it to the Flower it starts).
+FLOWER_URL = env.env_str("FLOWER_URL", "http://127.0.0.1:5555").rstrip("/")
+if not FLOWER_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"FLOWER_URL={FLOWER_URL!r} is not an http:// or https:// address.")
+
+# --- observability (telemetry, observability, notifications) ---------------------------------
+# /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; requests from the networks in
+# METRICS_ALLOWED_NETWORKS (CIDRs, e.g. a Prometheus on a private network) need none. With
+# neither set, /metrics answers 401 to everyone.
+METRICS_TOKEN = env.env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env.env_list("METRICS_ALLOWED_NETWORKS", [])
+# How often each process moves its counters into Redis, and how long the database gauges of
+# one scrape serve the next ones (every web process shares them through Redis).
+JOBS_METRICS_FLUSH_INTERVAL = env.env_float("JOBS_METRICS_FLUSH_INTERVAL", 1.0, minimum=0.05)
+JOBS_METRICS_CACHE_SECONDS = env.env_float("JOBS_METRICS_CACHE_SECONDS", 5.0, minimum=0)
+# Failure notifications (the notifications app, docs/notifications.md). A webhook's URL is
+# user input: one that resolves to a private, loopback, link-local or reserved address is
+# refused, so that no rule can reach the platform's internal services, unless this is on (a
+# receiver on the same private network; the tests' own on 127.0.0.1).
+NOTIFICATIONS_ALLOW_PRIVATE_ADDRESSES = env.env_bool("NOTIFICATIONS_ALLOW_PRIVATE_ADDRESSES", False)
+# A delivery is a job of its own on the `notifications` queue: its attempts, and the wait
+# before retry n (NOTIFICATIONS_RETRY_BACKOFF * 3^(n-1) seconds, at most an hour).
+NOTIFICATIONS_MAX_ATTEMPTS = env.env_int("NOTIFICATIONS_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+NOTIFICATIONS_RETRY_BACKOFF = env.env_float("NOTIFICATIONS_RETRY_BACKOFF", 10.0, minimum=0)
+# One request to a webhook (connect and answer) may take this long; a hung receiver must not
+# hold a notifications worker.
+NOTIFICATIONS_HTTP_TIMEOUT = env.env_float("NOTIFICATIONS_HTTP_TIMEOUT", 10.0, minimum=0.1, maximum=120)
+# How often the conditions (backlog, no consumer, failure rate, missed schedules) are checked
+# and the digests whose throttle window reopened are sent.
+NOTIFICATIONS_EVALUATION_INTERVAL = env.env_float("NOTIFICATIONS_EVALUATION_INTERVAL", 30.0, minimum=1)
+# After a webhook secret is rotated, the previous one still signs beside the new one this long,
+# so that receivers can switch without losing a message.
+NOTIFICATIONS_SECRET_OVERLAP_HOURS = env.env_float("NOTIFICATIONS_SECRET_OVERLAP_HOURS", 24.0, minimum=0)
+# Sent events and deliveries (with their attempts) are deleted after this many days.
+NOTIFICATIONS_KEEP_DAYS = env.env_float("NOTIFICATIONS_KEEP_DAYS", 30.0, minimum=1)
+# The site's address as people reach it, for links in messages ("" : no links).
+NOTIFICATIONS_SITE_URL = env.env_str("NOTIFICATIONS_SITE_URL", "")
+# E-mail channels go through Django's e-mail backend: SMTP to EMAIL_HOST by default.
+EMAIL_BACKEND = env.env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env.env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are both on: choose one (STARTTLS or implicit TLS).")
+EMAIL_TIMEOUT = env.env_float("EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "conveyor@localhost")
+# Liveness (telemetry.liveness): every worker's main process and beat write a record to Redis
+# and touch a file of their own in JOBS_LIVENESS_DIR every JOBS_LIVENESS_INTERVAL seconds; a
+# record or file older than JOBS_LIVENESS_MAX_AGE is dead (`manage.py liveness`, /metrics).
+JOBS_LIVENESS_INTERVAL = env.env_float("JOBS_LIVENESS_INTERVAL", 5.0, minimum=0.1)
+JOBS_LIVENESS_MAX_AGE = env.env_float("JOBS_LIVENESS_MAX_AGE", 30.0, minimum=0.5)
+if JOBS_LIVENESS_MAX_AGE < 2 * JOBS_LIVENESS_INTERVAL:
+    raise ImproperlyConfigured(
+        f"JOBS_LIVENESS_MAX_AGE={JOBS_LIVENESS_MAX_AGE} is below twice "
+        f"JOBS_LIVENESS_INTERVAL={JOBS_LIVENESS_INTERVAL}: a live process would look dead between two of its writes."
+    )
+JOBS_LIVENESS_DIR = env.env_str("JOBS_LIVENESS_DIR", str(VAR_DIR / "liveness"))
 
 # The platform's own periodic tasks run on their own queue, so that a backlog of user jobs
 # never delays the rescuer or the sweeper. Expiry drops ticks that no worker took in time.

@@ -13,8 +13,8 @@ class JobsConfig(AppConfig):
         # Imported here, not at the top: these modules import the models, which Django loads
         # only after this module (ready() is where an app may import them). Importing them
         # registers the jobs app's own maintenance handlers and connects the worker's Celery
-        # signals (shutdown, database session).
+        # signals (shutdown, database session, the job's log context, the liveness bootstep).
         from jobs import maintenance  # noqa: F401, PLC0415
-        from jobs.worker import inline, session, shutdown  # noqa: F401, PLC0415
+        from jobs.worker import inline, liveness, log_context, session, shutdown  # noqa: F401, PLC0415
 
         inline.install()  # publishing's inline mode runs jobs through the worker's runner

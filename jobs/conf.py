@@ -54,6 +54,8 @@ class JobsSettings:
     api_bulk_max: int
     api_exact_total_max: int
     api_token_days: int
+    metrics_flush_interval: float
+    metrics_cache_seconds: float
 
     def __getattr__(self, name: str) -> Any:
         if name not in JobsSettings.__annotations__:

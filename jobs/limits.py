@@ -17,6 +17,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from telemetry.redis_client import redis_client_url
+
 # returns 0 when the start fits, else the milliseconds until it would
 _RATE = """
 local t = redis.call('TIME')
@@ -56,13 +58,6 @@ end
 redis.call('SET', KEYS[1], due, 'PX', tonumber(ARGV[1]) + 1000)
 return 1
 """
-
-
-def redis_client_url(broker_url: str) -> str:
-    """redis-py's spelling of a kombu broker URL (kombu writes unix sockets as redis+socket://)."""
-    if broker_url.startswith("redis+socket://"):
-        return "unix://" + broker_url[len("redis+socket://"):]
-    return broker_url
 
 
 @lru_cache(maxsize=1)

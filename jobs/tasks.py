@@ -62,7 +62,14 @@ def _maintenance(name: str, duty: Callable[[], int]) -> int:
 @shared_task(name=task_names.RESCUE_STALE_JOBS, ignore_result=True)
 def rescue_stale_jobs() -> int:
     """Requeue running jobs whose worker stopped heartbeating."""
-    return _maintenance("rescuer", services.jobs_rescue_stale)
+    rescued = _maintenance("rescuer", services.jobs_rescue_stale)
+    # INFO only when it did something: it runs every few seconds (Celery's own lines about it
+    # are at DEBUG, see LOGGING)
+    if rescued:
+        logger.info("rescuer: %s job(s) whose worker stopped heartbeating taken back", rescued)
+    else:
+        logger.debug("rescuer: no stale job")
+    return rescued
 
 
 @shared_task(name=task_names.ADMIT_WAITING, ignore_result=True)
@@ -82,4 +89,9 @@ def note_delivery(queue: str, priority: int, sent_at: str) -> None:
 @shared_task(name=task_names.SWEEP_UNCLAIMED_JOBS, ignore_result=True)
 def sweep_unclaimed_jobs() -> int:
     """Publish queued jobs that are due and that no message will deliver; expire overdue ones."""
-    return _maintenance("sweeper", services.jobs_sweep)
+    swept = _maintenance("sweeper", services.jobs_sweep)
+    if swept:  # INFO only when it did something, as the rescuer
+        logger.info("sweeper: %s queued job(s) given a message (held, waiting for a limit, or lost)", swept)
+    else:
+        logger.debug("sweeper: no job without a message")
+    return swept

@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from jobs.conf import conf
 from jobs.models import Job
 from jobs.selectors import is_person, may_act, scope_q
 from jobs.states import JobStatus
@@ -131,3 +132,10 @@ def schedule_jobs(*, schedule: ScheduledJob) -> QuerySet[Job]:
 def schedule_unfinished_jobs(*, schedule: ScheduledJob) -> QuerySet[Job]:
     """Its jobs still queued or running: what the overlap policy "skip" waits for."""
     return schedule_jobs(schedule=schedule).filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+
+
+def schedules_overdue(*, now: datetime | None = None) -> QuerySet[ScheduledJob]:
+    """Enabled schedules firing jobs whose next tick is later than JOBS_SCHEDULE_MISFIRE_GRACE:
+    beat is down, or its messages are not getting through (the safety net fires them too)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=conf.schedule_misfire_grace)
+    return ScheduledJob.objects.filter(enabled=True, paused=False, task="", next_run_at__lte=cutoff)

@@ -1,7 +1,7 @@
 """Beat start-up: sync the system schedules before the first tick.
 
-A `beat_init` receiver rather than a DatabaseScheduler subclass: it runs whichever scheduler
-class beat is started with (`-S django_celery_beat.schedulers:DatabaseScheduler` in the
+A `beat_init` receiver rather than code in the project's scheduler class: it runs whichever
+scheduler class beat is started with (`-S scheduler.beat_scheduler:BeatScheduler` in the
 Procfile, the systemd unit, docker-compose and the test suite's processes), so no deployment
 has to change how it starts beat.
 

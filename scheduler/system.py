@@ -99,6 +99,15 @@ SYSTEM_SCHEDULES: list[SystemSchedule] = [
         overlap=Overlap.ALLOW,
         description="Delete expired temporary files under STORAGE_TEMP_DIR (hourly).",
     ),
+    # --- failure notifications (notifications/deliveries.py) -----------------------------------
+    SystemSchedule(
+        name="notifications:evaluate",
+        job_type="notifications:evaluate",
+        every=settings.NOTIFICATIONS_EVALUATION_INTERVAL,
+        overlap=Overlap.ALLOW,
+        description="Check the notification conditions (backlog, no consumer, failure rate, missed schedules), "
+        "send the digests whose throttle window reopened, prune old deliveries.",
+    ),
     # --- the dossier pipeline (handlers/dossiers.py) ---------------------------------------------
     SystemSchedule(
         name="sync-updated-dossiers",

@@ -177,7 +177,7 @@ class Cluster:
     def start_beat(self) -> Child:
         with self._lock:
             self.beat = self._child("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
-                                             "-S", "django_celery_beat.schedulers:DatabaseScheduler"])
+                                             "-S", "scheduler.beat_scheduler:BeatScheduler"])
             return self.beat
 
     def start_all(self, timeout: float = 180.0) -> None:

@@ -150,7 +150,7 @@ class ProcessGroup:
     def beat(self, *, env: dict[str, str] | None = None) -> Process:
         name = f"beat-{uuid.uuid4().hex[:6]}"
         args = [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "INFO", "--max-interval", "1",
-                "-S", "django_celery_beat.schedulers:DatabaseScheduler"]
+                "-S", "scheduler.beat_scheduler:BeatScheduler"]
         process = Process(name, args, child_environment(**(env or {})), self.log_dir)
         self.processes.append(process)
         return process.start(ready_text="beat: Starting")

@@ -12,6 +12,7 @@ import re
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -24,7 +25,8 @@ from jobs.admin.actions import JobActionsMixin
 from jobs.admin.counting import EstimatedCountPaginator
 from jobs.admin.filters import QueueFilter, StuckFilter, TypeFilter
 from jobs.models import Job, JobAttempt
-from jobs.states import ACTION_FROM
+from jobs.publishing.producers import run_job_task_id
+from jobs.states import ACTION_FROM, JobStatus
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F][0-9a-fA-F-]{3,35}$")
 
@@ -89,7 +91,7 @@ class JobAdmin(JobActionsMixin, admin.ModelAdmin):
     actions = ("cancel_selected", "retry_selected")
     fieldsets = (
         (None, {"fields": ("id", "type", "status", "controls", "progress_display", "progress_message",
-                           "attempts_display", "priority", "queue", "dedup_key", "gate", "worker")}),
+                           "attempts_display", "priority", "queue", "dedup_key", "gate", "worker", "flower_task")}),
         ("Owner", {"fields": ("created_by", "organization", "project")}),
         ("Input and result", {"fields": ("input_display", "result_display")}),
         ("Error", {"fields": ("error", "traceback_display")}),
@@ -180,6 +182,19 @@ class JobAdmin(JobActionsMixin, admin.ModelAdmin):
         if not job.error_traceback:
             return "-"
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', job.error_traceback)
+
+    @admin.display(description="Celery task")
+    def flower_task(self, job: Job) -> str:
+        # The task id is derived from the job id and its current token, the message's own
+        # arguments: nothing extra is stored per publish.
+        if job.status == JobStatus.QUEUED and job.dispatched_at is None:
+            return "no message yet: the job waits in the database (for its run time or a free slot of its limit)"
+        task_id = run_job_task_id(job.pk, job.token)
+        return format_html(
+            '<a href="{}/task/{}" target="_blank" rel="noopener">{}</a> in Flower (the current message; '
+            "earlier attempts' tasks: search this job's id in Flower's Tasks tab)",
+            settings.FLOWER_URL, task_id, task_id,
+        )
 
     @admin.display(description="actions")
     def controls(self, job: Job) -> str:

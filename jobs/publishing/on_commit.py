@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from jobs.conf import conf
 from jobs.models import Job
 from jobs.publishing.broker import PublishIncomplete, RunJobMessage, send_run_job, send_run_jobs
 from jobs.states import JobStatus
+from telemetry import metrics
 
 logger = logging.getLogger("conveyor.jobs")
 
@@ -46,6 +48,7 @@ def publish_on_commit(job: Job, token: uuid.UUID, countdown: float | None) -> No
             send_run_job(job_id=job_id, token=token, job_type=job_type, queue=queue, priority=priority,
                          countdown=countdown)
         except Exception as exc:  # the broker is down: hold the job for the sweeper
+            metrics.PUBLISH_ERRORS.inc(queue=queue)
             logger.warning("job %s: publish failed (%s); held for the sweeper", job_id, exc)
             hold([job_id], token=token)
 
@@ -63,6 +66,8 @@ def _publish_many(messages: list[RunJobMessage]) -> None:
         send_run_jobs(messages)
     except PublishIncomplete as exc:
         unsent = [message[0] for message in messages[exc.sent:]]
+        for queue, count in Counter(message[3] for message in messages[exc.sent:]).items():
+            metrics.PUBLISH_ERRORS.inc(count, queue=queue)
         logger.warning("bulk publish: the broker failed after %s of %s jobs (%s); the other %s are held for "
                        "the sweeper", exc.sent, len(messages), exc.cause, len(unsent))
         hold(unsent)

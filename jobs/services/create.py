@@ -27,6 +27,7 @@ from handlers.registry import HandlerSpec, get_handler, registered_types
 from jobs import publishing
 from jobs.errors import JobValidationError, UnknownJobType
 from jobs.models import Job, Organization, Project
+from jobs.services import reporting
 from jobs.services.gates import admit_on_commit, gate_for, schedule_on_commit
 from jobs.services.transitions import _expiry
 from jobs.states import JobStatus
@@ -52,6 +53,7 @@ class JobCreated:
     deduplicated: bool
 
 
+@reporting.counts_rejections
 def job_create(
     *,
     type: str,
@@ -84,6 +86,7 @@ def job_create(
     if dedup_key is not None:
         existing = _queued_with_key(dedup_key)
         if existing is not None:
+            reporting.deduplicated(type)
             return JobCreated(_debounced(existing, spec, now) if spec.debounce else existing, deduplicated=True)
     concurrency_key = _concurrency_key(spec, payload, created_by, organization, project)
     job = Job(
@@ -94,7 +97,10 @@ def job_create(
         estimated_duration=estimated_duration,
     )
     stored = _store(job, now)
-    if stored is job:
+    if stored is not job:
+        reporting.deduplicated(type)
+    else:
+        reporting.created(type, job.queue)
         logger.info("job %s created: type=%s queue=%s priority=%s run_at=%s", job.pk, type, job.queue,
                     job_priority, due)
     return JobCreated(stored, deduplicated=stored is not job)
@@ -157,6 +163,7 @@ def _insert_one(job: Job) -> None:
         queries.insert_job(job)
 
 
+@reporting.counts_rejections
 def jobs_create_bulk(
     *,
     type: str,
@@ -198,6 +205,7 @@ def jobs_create_bulk(
             publishing.publish_many_on_commit(messages)
         for gate in sorted({job.gate for job in jobs if job.gate is not None}):
             admit_on_commit(gate)
+    reporting.created(type, spec.queue, len(jobs))
     logger.info("%s jobs created in bulk: type=%s", len(jobs), type)
     return jobs
 

@@ -24,6 +24,7 @@ from jobs import publishing, validation
 from jobs.conf import conf
 from jobs.errors import JobValidationError
 from jobs.models import Job, JobAttempt
+from jobs.services import reporting
 from jobs.services.expiry import job_expire_if_overdue
 from jobs.services.gates import admit_on_commit, schedule_on_commit
 from jobs.services.transitions import (
@@ -62,6 +63,7 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
     job.worker = worker[:255]
     if not together:
         JobAttempt.objects.create(job_id=job.pk, number=job.attempts, worker=job.worker, started_at=now)
+    reporting.claimed(job, now)
     return job
 
 
@@ -115,7 +117,7 @@ def job_complete(*, job: Job, result: Any, task_result: DeliveryResult | None = 
     """
     problem = _result_problem(result)
     if problem is not None:
-        job_fail(job=job, error=f"the handler's result cannot be stored: {problem}", retry=False)
+        job_fail(job=job, error=f"the handler's result cannot be stored: {problem}", retry=False, reason="result")
         return False
     now = timezone.now()
     duration = (now - (job.started_at or now)).total_seconds()
@@ -134,10 +136,12 @@ def job_complete(*, job: Job, result: Any, task_result: DeliveryResult | None = 
             raise _explain_miss(job.pk, JobStatus.COMPLETED, _NOT_OWNED)
         if not done:
             logger.info("job %s: its completion had already been stored", job.pk)
+        reporting.attempt_ended(job, AttemptOutcome.COMPLETED, now)
         admit_on_commit(job.gate)
     else:
         _end_execution(job, target=JobStatus.COMPLETED, outcome=AttemptOutcome.COMPLETED, result=result,
                        progress=100, completed_at=now, actual_duration=duration, error="", error_traceback="")
+    reporting.finished(job, JobStatus.COMPLETED, "handler")
     logger.info("job %s completed on attempt %s by %s", job.pk, job.attempts, job.worker)
     return stored
 
@@ -179,11 +183,12 @@ def _requeue(job: Job, *, run_at: datetime | None, outcome: str, attempt_error: 
 
 def job_fail(
     *, job: Job, error: str, traceback: str = "", retry: bool = True, delay: float | None = None,
-    timed_out: bool = False,
+    timed_out: bool = False, reason: str = "handler",
 ) -> str:
     """Record a failed attempt; requeue with backoff while attempts are left, else fail.
 
-    Returns the job's new status (queued or failed).
+    Returns the job's new status (queued or failed). `reason` says, for the metrics and the
+    notifications, what failed it for good: the handler (default), or its result ("result").
     """
     now = timezone.now()
     error = error or "the handler raised an error without a message"
@@ -202,6 +207,7 @@ def job_fail(
         attempt_error=error, attempt_traceback=traceback, completed_at=now, error=error, error_traceback=traceback,
         actual_duration=(now - (job.started_at or now)).total_seconds(),
     )
+    reporting.finished(job, JobStatus.FAILED, "timeout" if timed_out else reason, error)
     logger.error("job %s failed for good on attempt %s/%s on %s: %s",
                  job.pk, job.attempts, job.max_attempts, job.worker, error)
     return JobStatus.FAILED
@@ -221,6 +227,7 @@ def job_acknowledge_cancel(*, job: Job) -> None:
     """running -> cancelled, once the handler stopped after a cancel request."""
     _end_execution(job, target=JobStatus.CANCELLED, outcome=AttemptOutcome.CANCELLED,
                    attempt_error="cancelled while running", completed_at=timezone.now())
+    reporting.finished(job, JobStatus.CANCELLED, "cancelled")
     logger.info("job %s cancelled while running on %s", job.pk, job.worker)
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job
+from jobs.services import reporting
 from jobs.services.gates import admit_on_commit
 from jobs.services.transitions import _transition
 from jobs.states import JobStatus
@@ -29,6 +30,7 @@ def job_expire(*, job_id: Any, reason: str) -> None:
     with transaction.atomic():
         _transition(job_id, target=JobStatus.FAILED, sources=frozenset({JobStatus.QUEUED}), completed_at=now,
                     error=reason, dispatched_at=None)
+        reporting.finished_by_id(job_id, JobStatus.FAILED, "expired", reason)
         admit_on_commit(Job.objects.filter(pk=job_id).values_list("gate", flat=True).first())
     logger.error("job %s expired while queued: %s", job_id, reason)
 

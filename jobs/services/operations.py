@@ -20,6 +20,7 @@ from jobs import publishing
 from jobs.errors import ConveyorError, InvalidJobTransition, JobNotFound
 from jobs.models import Job
 from jobs.selectors import parse_job_id
+from jobs.services import reporting
 from jobs.services.gates import admit_on_commit
 from jobs.services.transitions import _expiry, _explain_miss, _transition
 from jobs.states import ACTION_FROM, ALLOWED_FROM, JobStatus
@@ -36,6 +37,7 @@ def job_cancel(*, job_id: Any) -> Job:
         with transaction.atomic():
             _transition(job_id, target=JobStatus.CANCELLED, sources=frozenset({JobStatus.QUEUED}),
                         completed_at=now, cancel_requested_at=now)
+            reporting.finished_by_id(job_id, JobStatus.CANCELLED, "cancelled")
             admit_on_commit(Job.objects.filter(pk=job_id).values_list("gate", flat=True).first())
     except InvalidJobTransition as miss:
         if miss.current != JobStatus.RUNNING:

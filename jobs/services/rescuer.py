@@ -22,6 +22,7 @@ from jobs import publishing
 from jobs.conf import conf
 from jobs.errors import InvalidJobTransition
 from jobs.models import Job, stale_q
+from jobs.services import reporting
 from jobs.services.gates import admit_on_commit
 from jobs.services.transitions import _expiry, _finish_attempt, _transition
 from jobs.states import AttemptOutcome, JobStatus
@@ -45,6 +46,7 @@ def job_rescue(*, job_id: Any, token: Any, now: datetime | None = None) -> str |
         with transaction.atomic():
             status = _rescued(job, guard, now, lost)
             _finish_attempt(job, AttemptOutcome.LOST, lost)
+            reporting.rescued(job, status)
             admit_on_commit(job.gate)
     except InvalidJobTransition:
         return None  # it heartbeated or finished between our read and our write
@@ -57,11 +59,13 @@ def _rescued(job: Job, guard: Q, now: datetime, lost: str) -> str:
     if job.cancel_requested_at is not None:
         _transition(job.pk, target=JobStatus.CANCELLED, sources=_FROM_RUNNING, guard=guard,
                     completed_at=now, heartbeat_at=None)
+        reporting.finished(job, JobStatus.CANCELLED, "cancelled")
         return JobStatus.CANCELLED
     if job.rescues >= conf.max_rescues:
         error = f"poison pill: the job lost its worker {job.rescues + 1} times; last: {lost}"
         _transition(job.pk, target=JobStatus.FAILED, sources=_FROM_RUNNING, guard=guard,
                     completed_at=now, heartbeat_at=None, error=error)
+        reporting.finished(job, JobStatus.FAILED, "rescues", error)
         return JobStatus.FAILED
     new_token = uuid.uuid4()
     spec = get_handler(job.type)

@@ -16,10 +16,12 @@ from jobs import quotas
 from jobs.conf import conf
 from jobs.errors import JobValidationError, QuotaExceeded
 from jobs.models import Job, Organization, Project
+from jobs.services import reporting
 from jobs.services.create import JobCreated, job_create, jobs_create_bulk
 from jobs.validation import SUBMITTED_DEDUP_KEY_MAX, organization_for, validated_dedup_key, validated_input
 
 
+@reporting.counts_rejections
 def job_submit(
     *,
     user: Any,
@@ -61,6 +63,7 @@ def job_submit(
         return job_create(**create)
 
 
+@reporting.counts_rejections
 def jobs_submit_bulk(
     *,
     user: Any,

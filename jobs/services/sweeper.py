@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ from handlers.registry import all_handlers
 from jobs import publishing
 from jobs.conf import conf
 from jobs.models import HELD, SENT, DeliveryMark, Job
+from jobs.services import reporting
 from jobs.services.expiry import jobs_expire_overdue
 from jobs.services.gates import admit, describe, waiting_gates
 
@@ -62,6 +64,8 @@ def _republish(rows: list[tuple[Any, ...]], guard: Q, now: datetime) -> int:
                 messages.append((job_id, token, *rest))
         if messages:
             publishing.publish_many_on_commit(messages)
+    for queue, count in Counter(message[3] for message in messages).items():
+        reporting.republished(queue, count)
     return len(messages)
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from jobs.errors import InvalidJobTransition, JobNotFound
 from jobs.models import Job, JobAttempt
+from jobs.services import reporting
 from jobs.states import ALLOWED_FROM
 
 # the reason a write by an execution that lost its job gives
@@ -61,9 +62,11 @@ def _owned(job: Job) -> Q:
 
 
 def _finish_attempt(job: Job, outcome: str, error: str = "", traceback: str = "") -> None:
+    now = timezone.now()
     JobAttempt.objects.filter(job_id=job.pk, number=job.attempts).update(
-        finished_at=timezone.now(), outcome=outcome, error=error, error_traceback=traceback
+        finished_at=now, outcome=outcome, error=error, error_traceback=traceback
     )
+    reporting.attempt_ended(job, outcome, now)
 
 
 def _expiry(spec: Any, due: datetime) -> datetime | None:

@@ -48,7 +48,7 @@ A = {field.name: _quote(field.column) for field in JobAttempt._meta.concrete_fie
 _CLAIMED = [J[name] for name in (
     "id", "type", "queue", "input", "priority", "attempts", "max_attempts", "rescues", "token", "started_at",
     "cancel_requested_at", "concurrency_key", "gate", "dispatched_at", "created_by", "organization", "project",
-    "worker",
+    "worker", "run_at", "queued_at",
 )]
 
 CLAIM = f"""

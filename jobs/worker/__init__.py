@@ -13,6 +13,8 @@
 - `outage`: what an execution does while the database is unreachable.
 - `session`: turns on commits that skip the disk in worker processes (`jobs.storage.durability`).
 - `inline`: the in-process runner that tests' inline mode uses, registered into publishing.
+- `liveness`: the worker's liveness record in Redis and its liveness file, written every few seconds.
+- `log_context`: the job a log line is about, bound while a task runs (`telemetry.logs`).
 
 The worker calls the services (`jobs.services`) for every write to a Job. Outside it, only
 `jobs.tasks` and the jobs app's start-up (signals, the inline runner) import it; publishing,

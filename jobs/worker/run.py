@@ -34,6 +34,7 @@ from jobs.worker import interrupt, marks, outage, outcomes
 from jobs.worker.heartbeat import Heartbeat
 from jobs.worker.link import JobRowLink
 from jobs.worker.outcomes import Ending, summary
+from telemetry import logs
 
 logger = logging.getLogger("conveyor.worker")
 
@@ -90,6 +91,7 @@ def _claim(job_id: str, token: str, worker: str) -> Job | None:
         logger.info("job %s: message with token %s claims nothing (stale or duplicate); acked", job_id, token)
         return None
     marks.note_claimed(job.queue, job.priority, job.dispatched_at)
+    logs.annotate_job(attempt=job.attempts, job_type=job.type, queue=job.queue)  # the log context's attempt
     return job
 
 

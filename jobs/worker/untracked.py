@@ -25,7 +25,22 @@ def execute_untracked(job_type: str, payload: dict[str, Any], task_id: str) -> A
     ident = f"system_{task_id}"
     ctx = JobContext(job_id=ident, job_type=job_type, input=payload, attempt=1, max_attempts=1,
                      link=WorkerLogLink(ident, job_type), progress_min_interval=0)
-    logger.info("system job %s [%s] started", ident, job_type)
+    logger.debug("system job %s [%s] started", ident, job_type)
     result = spec.func(ctx)
-    logger.info("system job %s [%s] done", ident, job_type)
+    # these run every few seconds to hourly: a line at INFO only when the run did something
+    level = logging.INFO if did_something(result) else logging.DEBUG
+    logger.log(level, "system job %s [%s] done: %s", ident, job_type, result)
     return result
+
+
+def did_something(result: Any) -> bool:
+    """False for a result that reports nothing done: empty, or counts that are all zero."""
+    if isinstance(result, dict):
+        return any(did_something(value) for value in result.values())
+    if isinstance(result, (list, tuple, set)):
+        return any(did_something(value) for value in result)
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, (int, float)):
+        return result != 0
+    return bool(result)

@@ -4,12 +4,13 @@ workers drain both queues, and the report holds every figure the README's table 
 No figure is compared with a target here: timings belong to the bench itself. What is checked
 is that the bench still works and still measures what it says (the statement counts of the
 hot path on PostgreSQL, and the limited backlog's handler runs per job, are exact, so they are
-asserted).
+asserted; so is the drain's task events setting, by the PUBLISHes its workers sent).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -85,11 +86,16 @@ def the_report(results: Path) -> dict[str, Any]:
 
 def check_report(report: dict[str, Any], output: str) -> None:
     r = report["results"]
-    assert report["jobs"] == JOBS and report["repeat"] == 1
+    assert report["jobs"] == JOBS and report["repeat"] == 1 and report["events"] == ["on", "off"]
     for side in ("tracked_solo", "bare_solo"):
-        figures = r[side]
-        for key in ("enqueue_per_s", "drain_per_s", "cpu_producer_per_1000", "cpu_workers_per_1000"):
-            assert figures[key]["median"] > 0, f"{side} {key}: {figures[key]}"
+        for events in ("on", "off"):
+            figures = r[f"{side}_events_{events}"]
+            for key in ("enqueue_per_s", "drain_per_s", "cpu_producer_per_1000", "cpu_workers_per_1000"):
+                assert figures[key]["median"] > 0, f"{side} events {events} {key}: {figures[key]}"
+        # task-received, -started, -succeeded go out in batches, a PUBLISH or two per job; with
+        # events off only the control commands that make the workers consume publish (two)
+        assert r[f"{side}_events_on"]["redis_publish_per_job"]["median"] >= 0.5, side
+        assert r[f"{side}_events_off"]["redis_publish_per_job"]["median"] < 0.25, side
     # the limited backlog (part of the drain): a limit of 1, and 1 per key on 2 keys
     assert report["limited"] == {"jobs": LIMITED_JOBS, "ms": 10.0, "concurrency": 1, "keys": 2, "ideal_per_s": 100.0,
                                  "ideal_keyed_per_s": 200.0}
@@ -111,7 +117,10 @@ def check_report(report: dict[str, Any], output: str) -> None:
                   "GET /api/v1/orgs/{id}/jobs/stats", "admin job list page", "GET /api/jobs (default), member"):
         assert api[f"{label} p95 at {API_ROWS:,} rows, ms"]["median"] > 0, label
     # the table on stdout: each part, and a ratio computed within the run
-    for line in ("drain (2 solo workers), jobs/s", "enqueue one by one (2 solo workers), jobs/s",
+    for line in ("drain (2 solo workers, events on), jobs/s", "drain (2 solo workers, events off), jobs/s",
+                 "enqueue one by one (2 solo workers, events on), jobs/s",
+                 "Redis PUBLISH per job (2 solo workers, events off)",
+                 "drain rate, events on / off (2 solo workers)", "worker CPU per job, events on / off (2 solo workers)",
                  "bulk enqueue, jobs/s", "create -> claim p50, ms", "SQL statements per run",
                  f"admin job list page p95 at {API_ROWS:,} rows, ms",
                  "limited backlog (2 solo workers), jobs/s",
@@ -120,8 +129,10 @@ def check_report(report: dict[str, Any], output: str) -> None:
                  "limited backlog per key (2 solo workers), deliveries that ran nothing per job",
                  f"limited backlog: {LIMITED_JOBS} jobs of 10 ms, limit 1"):
         assert line in output, f"{line!r} is not in the table:\n{output}"
-    drain = next(row for row in output.splitlines() if row.startswith("drain (2 solo workers)"))
+    drain = next(row for row in output.splitlines() if row.startswith("drain (2 solo workers, events on)"))
     assert drain.rstrip().endswith("x"), f"no ratio in {drain!r}"
+    cost = next(row for row in output.splitlines() if row.startswith("drain rate, events on / off"))
+    assert len(re.findall(r"\d\.\d\dx", cost)) == 2, f"no on/off ratio for both sides in {cost!r}"
 
 
 @pytest.fixture
@@ -172,4 +183,4 @@ def test_the_bench_runs_every_part_on_postgresql(results_dir: Path, bench_databa
     # and the completion (with the attempt's and Celery's result rows) per run
     assert r["statements"]["sql_per_create"]["median"] == 1
     assert r["statements"]["sql_per_run"]["median"] == 2
-    assert r["tracked_solo"]["cpu_postgres_per_1000"]["median"] > 0
+    assert r["tracked_solo_events_on"]["cpu_postgres_per_1000"]["median"] > 0

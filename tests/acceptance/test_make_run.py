@@ -8,7 +8,8 @@
    printed basic auth and refuses (401) without it.
 4. `manage.py enqueue_job demo.sleep --wait --json` ends completed: a real worker ran it.
 5. SIGINT to the launcher stops every process it started (web, worker and its pool, beat,
-   Flower, the embedded redis-server); whatever happens, the test kills them all at the end.
+   Flower, the embedded redis-server), Flower saving its history under var/flower/; whatever
+   happens, the test kills them all at the end.
 """
 from __future__ import annotations
 
@@ -90,10 +91,12 @@ def command_line(process: psutil.Process) -> list[str]:
         return []
 
 
-def http_status(url: str, auth: str | None = None) -> int | None:
+def http_status(url: str, auth: str | None = None, bearer: str | None = None) -> int | None:
     request = urllib.request.Request(url)
     if auth:
         request.add_header("Authorization", "Basic " + b64encode(auth.encode()).decode())
+    if bearer:
+        request.add_header("Authorization", f"Bearer {bearer}")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status
@@ -178,6 +181,15 @@ def test_make_run_starts_everything_runs_a_job_and_stops_cleanly(project_copy: P
         job = json.loads(result.stdout)
         assert job["id"] and job["status"] == "completed", job
 
+        # /metrics with the token the launcher kept (and printed the place of); health for probes
+        token_file = re.search(r"Metrics\s+(\S+)/metrics\n.*the token is in (\S+)\)", text)
+        assert token_file, f"the metrics token's place is missing from the output:\n{text[-5000:]}"
+        token = Path(token_file.group(2))
+        assert token.is_relative_to(app / "var") and token.stat().st_mode & 0o777 == 0o600
+        assert http_status(f"{web}/metrics", bearer=token.read_text().strip()) == 200
+        assert http_status(f"{web}/metrics") == 401
+        assert http_status(f"{web}/healthz") == 200 and http_status(f"{web}/readyz") == 200
+
         # 5. everything the launcher started is running now, and stops on SIGINT
         remember()
         commands = [" ".join(command_line(p)) for p in seen.values()]
@@ -193,6 +205,7 @@ def test_make_run_starts_everything_runs_a_job_and_stops_cleanly(project_copy: P
             os.killpg(make.pid, 0)
         assert "embedded Redis stopped" in output()
         assert not (app / SOCKET_SUFFIX).exists(), "the embedded Redis did not shut down cleanly"
+        assert list((app / "var" / "flower").glob("flower-state*")), "Flower kept no history under var/flower/"
     finally:
         remember()
         try:

@@ -22,10 +22,10 @@ from django.test.utils import CaptureQueriesContext
 from config.celery import app
 from config.embedded_redis import free_port
 from jobs import publishing, services
-from jobs.limits import redis_client_url
 from jobs.models import Job
 from jobs.publishing import broker, producers
 from jobs.tasks import run_job
+from telemetry.redis_client import redis_client_url
 from tests.factories import make_org, make_project, make_user
 
 pytestmark = pytest.mark.django_db

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 # The platform's packages; bench/, soak/ and tests/ are tools around it and may import anything.
-PACKAGES = ("jobs", "scheduler", "handlers", "config", "api")
+PACKAGES = ("jobs", "scheduler", "handlers", "config", "api", "telemetry", "observability", "notifications")
 
 
 def _project_root() -> Path:
@@ -85,6 +85,10 @@ RULES = (
         forbidden=("jobs", "scheduler", "config", "api"),
     ),
     Rule("the shared API plumbing imports no app", ("api",), forbidden=("jobs", "scheduler", "handlers")),
+    Rule("telemetry sits below every app: they all record into it", ("telemetry",),
+         only=("telemetry",)),
+    Rule("the apps record telemetry; what reads it back (observability, notifications) sits above them",
+         ("jobs", "scheduler", "handlers", "api", "telemetry"), forbidden=("observability", "notifications")),
     Rule(
         "publishing hands a job to the broker and knows nothing of the worker; the services call it",
         ("jobs.publishing",),
