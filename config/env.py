@@ -5,6 +5,7 @@ here, with a clear `ImproperlyConfigured` naming the variable when one cannot be
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -66,6 +67,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma-separated list of networks (CIDRs, or single addresses), each checked now."""
+    networks = env_list(name, [])
+    for item in networks:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a network ({exc}); write e.g. 10.0.0.0/8.") from None
+    return networks
 
 
 def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:

@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Messages in the session, not in a cookie: the admin shows a new webhook secret once in one.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
@@ -251,14 +253,16 @@ if not FLOWER_URL.startswith(("http://", "https://")):
 
 # --- observability (telemetry, observability, notifications) ---------------------------------
 # /metrics asks for `Authorization: Bearer <METRICS_TOKEN>`; requests from the networks in
-# METRICS_ALLOWED_NETWORKS (CIDRs, e.g. a Prometheus on a private network) need none. With
-# neither set, /metrics answers 401 to everyone.
+# METRICS_ALLOWED_NETWORKS (CIDRs, e.g. a Prometheus on a private network) need none, unless
+# they came through a proxy (X-Forwarded-For). With neither set, /metrics answers 401.
 METRICS_TOKEN = env.env_str("METRICS_TOKEN", "")
-METRICS_ALLOWED_NETWORKS = env.env_list("METRICS_ALLOWED_NETWORKS", [])
+METRICS_ALLOWED_NETWORKS = env.env_networks("METRICS_ALLOWED_NETWORKS")
 # How often each process moves its counters into Redis, and how long the database gauges of
 # one scrape serve the next ones (every web process shares them through Redis).
 JOBS_METRICS_FLUSH_INTERVAL = env.env_float("JOBS_METRICS_FLUSH_INTERVAL", 1.0, minimum=0.05)
 JOBS_METRICS_CACHE_SECONDS = env.env_float("JOBS_METRICS_CACHE_SECONDS", 5.0, minimum=0)
+# The `version` label of conveyor_build_info: what a deployment runs (a release tag, a commit).
+CONVEYOR_VERSION = env.env_str("CONVEYOR_VERSION", "unreleased")
 # Failure notifications (the notifications app, docs/notifications.md). A webhook's URL is
 # user input: one that resolves to a private, loopback, link-local or reserved address is
 # refused, so that no rule can reach the platform's internal services, unless this is on (a

@@ -156,6 +156,18 @@ def unclaimed_q(now: datetime | None = None) -> Q:
     return late_q(now) | overtaken_q(now)
 
 
+# The namespace of run_job task ids: uuid5 of "<job id>/<token>" in it.
+RUN_JOB_TASK_NAMESPACE = uuid.UUID("5f0c8e4a-3d59-4c64-9a36-5b0f2f1c7e21")
+
+
+def run_job_task_id(job_id: Any, token: Any) -> str:
+    """The Celery task id of the run_job message that carries (job_id, token): derived, so that
+    the admin can name a job's current task (and link to it in Flower) with nothing stored per
+    publish. A job gets a new token whenever it gets a new message (a retry, a rescue, a
+    republish), so the id names one message; a redelivery of that message keeps it."""
+    return str(uuid.uuid5(RUN_JOB_TASK_NAMESPACE, f"{job_id}/{token}"))
+
+
 class JobQuerySet(models.QuerySet["Job"]):
     """Job's named states (see the module's docstring); each narrows the queryset."""
 
@@ -290,6 +302,11 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def current_task_id(self) -> str:
+        """The Celery task id of the message that carries this job's current token."""
+        return run_job_task_id(self.pk, self.token)
 
 
 class JobAttempt(models.Model):

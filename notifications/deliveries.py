@@ -31,8 +31,11 @@ class DeliverInput(BaseModel):
     delivery_id: str = Field(min_length=1, max_length=64)
 
 
+# The socket timeouts bound each read, not the whole answer: a receiver that dribbles its
+# answer byte by byte would hold a worker process for ever without the job's own time limit.
 @handler(DELIVER_TYPE, queue=QUEUE, max_attempts=settings.NOTIFICATIONS_MAX_ATTEMPTS,
-         backoff=Backoff(base=settings.NOTIFICATIONS_RETRY_BACKOFF, factor=3.0, max=3600.0), schema=DeliverInput)
+         backoff=Backoff(base=settings.NOTIFICATIONS_RETRY_BACKOFF, factor=3.0, max=3600.0), schema=DeliverInput,
+         timeout=3 * settings.NOTIFICATIONS_HTTP_TIMEOUT + 10)
 def deliver(ctx: JobContext) -> dict[str, Any]:
     """Sends one notification delivery (an e-mail, a Slack-compatible or a signed webhook)."""
     last = ctx.attempt >= ctx.max_attempts
@@ -51,6 +54,7 @@ def deliver(ctx: JobContext) -> dict[str, Any]:
 def evaluate(ctx: JobContext) -> dict[str, int]:
     """Checks the notification conditions, sends the digests due, prunes old history."""
     counts = services.notifications_evaluate()
-    if any(counts[name] for name in ("fired", "resolved", "digests", "pruned")):
-        ctx.log("notifications: %s", counts)
+    if not any(counts[name] for name in ("fired", "resolved", "digests", "pruned")):
+        return {}  # nothing changed: the worker logs this run at DEBUG, as every quiet periodic run
+    ctx.log("notifications: %s", counts)
     return counts

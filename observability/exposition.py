@@ -8,14 +8,13 @@ from collections.abc import Iterator
 
 import celery
 import django
+from django.conf import settings
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from observability.gauges import GaugeReading, cached_reading, known_queues
 from telemetry import metrics, recorder
-
-VERSION = "1.0.0"
 
 
 class RecordedCollector(Collector):
@@ -130,7 +129,8 @@ def scheduler_families(reading: GaugeReading) -> Iterator[Metric]:
 class BuildInfoCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         info = _gauge(metrics.BUILD_INFO, ("version", "python", "django", "celery"))
-        info.add_metric([VERSION, platform.python_version(), django.get_version(), celery.__version__], 1.0)
+        versions = [settings.CONVEYOR_VERSION, platform.python_version(), django.get_version(), celery.__version__]
+        info.add_metric(versions, 1.0)
         yield info
 
 

@@ -18,7 +18,8 @@ nothing of Django, since logging is configured before the apps are loaded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -56,6 +57,17 @@ def annotate_job(**values: Any) -> None:
 
 def unbind_job(token: Token[JobLogContext | None]) -> None:
     _current.reset(token)
+
+
+@contextmanager
+def job_bound(job_id: str, **values: Any) -> Iterator[None]:
+    """Bind a job for the lines logged inside the block (the rescuer's, the sweeper's, which
+    act on many jobs one after the other)."""
+    token = bind_job(job_id, **values)
+    try:
+        yield
+    finally:
+        unbind_job(token)
 
 
 def current_job() -> JobLogContext | None:

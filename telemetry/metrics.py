@@ -86,7 +86,8 @@ ATTEMPTS = _counter(
     "queue", "type", "outcome")
 JOBS_FINISHED = _counter(
     "conveyor_jobs_finished_total",
-    "Jobs that reached a final status; reason says how (handler, timeout, expired, rescues, cancelled, result).",
+    "Jobs that reached a final status; reason says how (handler, timeout, expired, rescues, cancelled, result, "
+    "unregistered, invalid_input).",
     "queue", "type", "status", "reason")
 QUEUE_WAIT = _histogram(
     "conveyor_job_queue_wait_seconds", "From the moment a job was due to its claim by a worker.", "queue", "type")
@@ -94,8 +95,9 @@ RUN_TIME = _histogram("conveyor_job_run_seconds", "From claim to the end of the 
 RESCUES = _counter(
     "conveyor_job_rescues_total", "Running jobs whose worker stopped heartbeating, taken back.", "queue", "type")
 REPUBLISHES = _counter(
-    "conveyor_job_republishes_total", "Queued jobs whose message was lost, published again by the sweeper.",
-    "queue")
+    "conveyor_job_republishes_total",
+    "Queued jobs the sweeper published: reason held (kept in the database until due, or after a failed publish) "
+    "or lost (their message was passed over).", "queue", "reason")
 PUBLISH_ERRORS = _counter(
     "conveyor_publish_errors_total", "Messages the broker did not take (the sweeper sends them later).", "queue")
 SCHEDULE_TICKS = _counter(

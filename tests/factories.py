@@ -63,3 +63,11 @@ def job_in_status(status: str = "queued", *, type: str = "demo.sleep", **create:
         else:
             assert status == "running", status
     return Job.objects.get(pk=job.pk)
+
+
+def publishes(callbacks: list[Any]) -> list[Any]:
+    """The on-commit callbacks that publish, without the metrics and signals that the services
+    also report after the commit (`jobs.services.reporting.WhenCommitted`)."""
+    from jobs.services.reporting import WhenCommitted
+
+    return [callback for callback in callbacks if not isinstance(callback, WhenCommitted)]

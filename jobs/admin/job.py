@@ -25,7 +25,6 @@ from jobs.admin.actions import JobActionsMixin
 from jobs.admin.counting import EstimatedCountPaginator
 from jobs.admin.filters import QueueFilter, StuckFilter, TypeFilter
 from jobs.models import Job, JobAttempt
-from jobs.publishing.producers import run_job_task_id
 from jobs.states import ACTION_FROM, JobStatus
 
 _ID_PREFIX = re.compile(r"^[0-9a-fA-F][0-9a-fA-F-]{3,35}$")
@@ -189,7 +188,7 @@ class JobAdmin(JobActionsMixin, admin.ModelAdmin):
         # arguments: nothing extra is stored per publish.
         if job.status == JobStatus.QUEUED and job.dispatched_at is None:
             return "no message yet: the job waits in the database (for its run time or a free slot of its limit)"
-        task_id = run_job_task_id(job.pk, job.token)
+        task_id = job.current_task_id
         return format_html(
             '<a href="{}/task/{}" target="_blank" rel="noopener">{}</a> in Flower (the current message; '
             "earlier attempts' tasks: search this job's id in Flower's Tasks tab)",

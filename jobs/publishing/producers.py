@@ -16,7 +16,6 @@ every publish.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,18 +26,8 @@ from kombu.transport import redis as kombu_redis
 from config.celery import app as celery_app
 from handlers.registry import get_handler
 from jobs.conf import conf
+from jobs.models import run_job_task_id
 from jobs.publishing.task_names import RUN_JOB
-
-# The namespace of run_job task ids: uuid5 of "<job id>/<token>" in it.
-RUN_JOB_TASK_NAMESPACE = uuid.UUID("5f0c8e4a-3d59-4c64-9a36-5b0f2f1c7e21")
-
-
-def run_job_task_id(job_id: Any, token: Any) -> str:
-    """The Celery task id of the run_job message that carries (job_id, token).
-
-    A job gets a new token whenever it gets a new message (a retry, a rescue, a republish), so
-    the id names one message; a redelivery of that message keeps it, as Celery's ids do."""
-    return str(uuid.uuid5(RUN_JOB_TASK_NAMESPACE, f"{job_id}/{token}"))
 
 
 def broker_priority(job_priority: int) -> int:

@@ -188,7 +188,9 @@ def job_fail(
     """Record a failed attempt; requeue with backoff while attempts are left, else fail.
 
     Returns the job's new status (queued or failed). `reason` says, for the metrics and the
-    notifications, what failed it for good: the handler (default), or its result ("result").
+    notifications, what failed it for good: the handler (default), its result ("result"), a
+    type this worker does not know ("unregistered") or an input its schema refuses
+    ("invalid_input").
     """
     now = timezone.now()
     error = error or "the handler raised an error without a message"

@@ -20,6 +20,7 @@ from jobs.services import reporting
 from jobs.services.gates import admit_on_commit
 from jobs.services.transitions import _transition
 from jobs.states import JobStatus
+from telemetry import logs
 
 logger = logging.getLogger("conveyor.jobs")
 
@@ -32,7 +33,8 @@ def job_expire(*, job_id: Any, reason: str) -> None:
                     error=reason, dispatched_at=None)
         reporting.finished_by_id(job_id, JobStatus.FAILED, "expired", reason)
         admit_on_commit(Job.objects.filter(pk=job_id).values_list("gate", flat=True).first())
-    logger.error("job %s expired while queued: %s", job_id, reason)
+    with logs.job_bound(str(job_id)):
+        logger.error("job %s expired while queued: %s", job_id, reason)
 
 
 def job_expire_if_overdue(*, job_id: Any, token: Any, now: datetime) -> None:

@@ -1,10 +1,12 @@
 """What the services tell the world about a job's life: the platform's metrics
 (`telemetry.metrics`) and, after the commit, the signals other apps act on (`jobs.signals`).
 
-The phases call these at the point where the event is certain (a transition made, an attempt
-closed), so that a metric counts what happened, never what was tried. Recording a metric is an
-in-memory addition (`telemetry.recorder`); the signals go out only once the transaction
-commits, so a receiver never sees a change that was rolled back.
+The phases call these where the event happens (a transition made, an attempt closed), and
+what they record takes effect when the transaction commits (at once outside one): a change
+that was rolled back is neither counted nor announced, and an ending that a worker retries
+after its commit failed (a database outage) is counted once. Recording a metric is an
+in-memory addition (`telemetry.recorder`); receivers of the signals never see a change that
+was rolled back.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from handlers.registry import get_handler
 from jobs import signals
@@ -27,8 +29,26 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class WhenCommitted:
+    """What a service reports, run once its transaction commits; a class of its own so that a
+    test capturing a transaction's callbacks can tell these from the publishes."""
+
+    def __init__(self, report: Callable[[], None]) -> None:
+        self.report = report
+
+    def __call__(self) -> None:
+        self.report()
+
+
+def _when_committed(report: Callable[[], None]) -> None:
+    if connection.in_atomic_block:
+        transaction.on_commit(WhenCommitted(report))
+    else:
+        report()
+
+
 def created(job_type: str, queue: str, count: int = 1) -> None:
-    metrics.JOBS_CREATED.inc(count, queue=queue, type=job_type)
+    _when_committed(lambda: metrics.JOBS_CREATED.inc(count, queue=queue, type=job_type))
 
 
 def deduplicated(job_type: str) -> None:
@@ -81,19 +101,27 @@ def claimed(job: Job, now: datetime) -> None:
 
 
 def attempt_ended(job: Job, outcome: str, now: datetime) -> None:
-    metrics.ATTEMPTS.inc(queue=job.queue, type=job.type, outcome=str(outcome))
-    if job.started_at is not None and outcome != AttemptOutcome.LOST:
-        # a lost execution's end is unknown: the rescuer only saw its heartbeat stop
-        metrics.RUN_TIME.observe(max(0.0, (now - job.started_at).total_seconds()), queue=job.queue, type=job.type)
+    queue, job_type, started_at = job.queue, job.type, job.started_at
+
+    def report() -> None:
+        metrics.ATTEMPTS.inc(queue=queue, type=job_type, outcome=str(outcome))
+        if started_at is not None and outcome != AttemptOutcome.LOST:
+            # a lost execution's end is unknown: the rescuer only saw its heartbeat stop
+            metrics.RUN_TIME.observe(max(0.0, (now - started_at).total_seconds()), queue=queue, type=job_type)
+
+    _when_committed(report)
 
 
 def finished(job: Job, status: str, reason: str, error: str = "") -> None:
-    """The job reached a final status; a failure is announced after the commit."""
-    metrics.JOBS_FINISHED.inc(queue=job.queue, type=job.type, status=str(status), reason=reason)
-    if status == JobStatus.FAILED:
-        facts = _facts(job)
-        transaction.on_commit(lambda: signals.job_failed.send_robust(
-            sender=Job, error=error, reason=reason, **facts))
+    """The job reached a final status; a failure is announced (`jobs.signals.job_failed`)."""
+    facts = _facts(job)
+
+    def report() -> None:
+        metrics.JOBS_FINISHED.inc(queue=facts["queue"], type=facts["job_type"], status=str(status), reason=reason)
+        if status == JobStatus.FAILED:
+            signals.job_failed.send_robust(sender=Job, error=error, reason=reason, **facts)
+
+    _when_committed(report)
 
 
 def finished_by_id(job_id: Any, status: str, reason: str, error: str = "") -> None:
@@ -106,19 +134,20 @@ def finished_by_id(job_id: Any, status: str, reason: str, error: str = "") -> No
 
 def rescued(job: Job, status: str) -> None:
     """The rescuer took a running job back from a worker that stopped heartbeating."""
-    metrics.RESCUES.inc(queue=job.queue, type=job.type)
     facts = _facts(job)
     rescues = job.rescues + 1
-    transaction.on_commit(lambda: signals.job_rescued.send_robust(sender=Job, rescues=rescues, status=status,
-                                                                  **facts))
+
+    def report() -> None:
+        metrics.RESCUES.inc(queue=facts["queue"], type=facts["job_type"])
+        signals.job_rescued.send_robust(sender=Job, rescues=rescues, status=status, **facts)
+
+    _when_committed(report)
 
 
-def republished(queue: str, count: int = 1) -> None:
-    metrics.REPUBLISHES.inc(count, queue=queue)
-
-
-def publish_failed(queue: str, count: int = 1) -> None:
-    metrics.PUBLISH_ERRORS.inc(count, queue=queue)
+def republished(queue: str, reason: str, count: int = 1) -> None:
+    """The sweeper published queued jobs: `held` ones (kept in the database until due, or after
+    a publish failed) or `lost` ones (their message was passed over)."""
+    _when_committed(lambda: metrics.REPUBLISHES.inc(count, queue=queue, reason=reason))
 
 
 def _facts(job: Job) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from jobs.services import reporting
 from jobs.services.gates import admit_on_commit
 from jobs.services.transitions import _expiry, _finish_attempt, _transition
 from jobs.states import AttemptOutcome, JobStatus
+from telemetry import logs
 
 logger = logging.getLogger("conveyor.jobs")
 
@@ -40,6 +41,11 @@ def job_rescue(*, job_id: Any, token: Any, now: datetime | None = None) -> str |
     job = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, token=token).first()
     if job is None:
         return None
+    with logs.job_bound(str(job.pk), job_type=job.type, attempt=job.attempts, queue=job.queue, worker=job.worker):
+        return _rescue(job, token, now)
+
+
+def _rescue(job: Job, token: Any, now: datetime) -> str | None:
     guard = Q(token=token) & stale_q(now)
     lost = f"worker {job.worker or '?'} stopped heartbeating during attempt {job.attempts}"
     try:

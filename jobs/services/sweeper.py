@@ -52,7 +52,7 @@ PASS_BUDGET = 60.0
 PRIORITIES = range(1, 11)
 
 
-def _republish(rows: list[tuple[Any, ...]], guard: Q, now: datetime) -> int:
+def _republish(rows: list[tuple[Any, ...]], guard: Q, now: datetime, reason: str) -> int:
     """New tokens and messages for (pk, token, type, queue, priority) rows still matching
     `guard`, in one transaction; published after it commits."""
     messages = []
@@ -65,15 +65,15 @@ def _republish(rows: list[tuple[Any, ...]], guard: Q, now: datetime) -> int:
         if messages:
             publishing.publish_many_on_commit(messages)
     for queue, count in Counter(message[3] for message in messages).items():
-        reporting.republished(queue, count)
+        reporting.republished(queue, reason, count)
     return len(messages)
 
 
-def _in_batches(query: QuerySet[Job], guard: Q, now: datetime, deadline: float) -> int:
+def _in_batches(query: QuerySet[Job], guard: Q, now: datetime, deadline: float, reason: str) -> int:
     done = 0
     while time.monotonic() < deadline:
         rows = list(query.values_list("pk", "token", "type", "queue", "priority")[:BATCH])
-        done += _republish(rows, guard, now)
+        done += _republish(rows, guard, now, reason)
         if len(rows) < BATCH:
             break
     return done
@@ -82,7 +82,7 @@ def _in_batches(query: QuerySet[Job], guard: Q, now: datetime, deadline: float) 
 def publish_held(*, now: datetime, deadline: float) -> int:
     """Held jobs that are due: published, most urgent first."""
     query = Job.objects.held().due(now).order_by("priority", "queued_at")
-    return _in_batches(query, HELD, now, deadline)
+    return _in_batches(query, HELD, now, deadline, "held")
 
 
 def admit_waiting() -> int:
@@ -120,7 +120,7 @@ def republish_lost(*, now: datetime, deadline: float) -> int:
             through = mark.delivered_through if mark is not None else None
             lost = mine.overtaken(now, through=through) if through is not None else None
             if through is not None and lost is not None and lost.exists():
-                found = _in_batches(lost.order_by("dispatched_at"), SENT, now, deadline)
+                found = _in_batches(lost.order_by("dispatched_at"), SENT, now, deadline, "lost")
                 republished += found
                 logger.warning("sweeper: %s job(s) of queue %s at priority %s lost their message (passed over by "
                                "messages sent up to %s); published again", found, queue, priority,

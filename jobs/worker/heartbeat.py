@@ -8,6 +8,7 @@ more than the job's SQL.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import signal
@@ -32,6 +33,9 @@ class _Watched:
         self.job = job
         self.ctx = ctx
         self.cancel_seen_at: float | None = None
+        # the job's thread's context (its log fields, `telemetry.logs`): what this thread
+        # logs about the job carries the same job_id, type, attempt, queue and worker
+        self.log_context = contextvars.copy_context()
 
 
 class Heartbeat(threading.Thread):
@@ -67,7 +71,7 @@ class Heartbeat(threading.Thread):
             time.sleep(conf.heartbeat_interval)
             with self.lock:
                 if self.watched is not None:
-                    self._beat(self.watched)
+                    self.watched.log_context.run(self._beat, self.watched)
             self._flush_marks()
             if self.watched is None:
                 connection.close()

@@ -4,8 +4,9 @@ or Celery (its "succeeded" line included), carries job_id, job_type, attempt, qu
 
 Bound at `task_prerun` from the message (the id, the type, the queue it came through, the
 worker's node name); the attempt is added once the claim has read the row
-(`jobs.worker.run`); unbound at `task_postrun`. Lines of the worker's main process (a
-message received) and of other threads (the heartbeat) name the job in their text.
+(`jobs.worker.run`); unbound at `task_postrun`. The heartbeat thread logs about the job in a
+copy of the job thread's context, so its lines carry the same fields; the worker's main
+process's "received" line names the job in its text.
 """
 from __future__ import annotations
 

@@ -100,11 +100,13 @@ def _checked_handler(job: Job, worker: str) -> HandlerSpec | None:
     registered on this worker, or its input does not match the type's schema."""
     spec = get_handler(job.type)
     if spec is None:
-        services.job_fail(job=job, error=f"job type {job.type!r} is not registered on worker {worker}", retry=False)
+        services.job_fail(job=job, error=f"job type {job.type!r} is not registered on worker {worker}", retry=False,
+                          reason="unregistered")
         return None
     problem = input_schema_problem(spec, job.input)
     if problem is not None:
-        services.job_fail(job=job, error=f"input does not match the schema of {job.type}: {problem}", retry=False)
+        services.job_fail(job=job, error=f"input does not match the schema of {job.type}: {problem}", retry=False,
+                          reason="invalid_input")
         return None
     return spec
 

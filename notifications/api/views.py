@@ -23,7 +23,7 @@ from api.permissions import no_such_organization
 from api.schema import error_responses
 from api.views import ApiView, path_id, valid
 from jobs import selectors as job_selectors
-from jobs.models import Organization, Project
+from jobs.models import Organization
 from notifications import presenters, selectors, services
 from notifications.api import serializers as s
 from notifications.models import Channel, Rule
@@ -100,7 +100,8 @@ def _rule_references(request: Request, arguments: dict[str, Any]) -> dict[str, A
     """A rule body's projectId and channelIds as rows; 400 naming the field for one that
     does not exist (or that the requester may not see)."""
     if arguments.get("project") is not None:
-        project = Project.objects.filter(pk=arguments["project"]).first()
+        # another organization's project is "no project", as a missing one: ids are not probed
+        project = selectors.projects_visible(user=request.user).filter(pk=arguments["project"]).first()
         if project is None:
             raise exceptions.ValidationError({"projectId": [f"no project {arguments['project']}"]})
         arguments["project"] = project

@@ -15,6 +15,7 @@ from notifications.selectors.access import (
     delivery_get,
     may_manage,
     organization_scope,
+    projects_visible,
     rule_get,
     rules_visible,
 )
@@ -22,5 +23,5 @@ from notifications.selectors.matching import rules_for_job
 
 __all__ = [
     "channel_get", "channels_visible", "deliveries_visible", "delivery_get", "may_manage", "organization_scope",
-    "rule_get", "rules_for_job", "rules_visible",
+    "projects_visible", "rule_get", "rules_for_job", "rules_visible",
 ]

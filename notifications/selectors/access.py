@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from jobs.models import Membership
+from jobs.models import Membership, Project
 from jobs.selectors import is_person, memberships_of
 from notifications.errors import NotificationNotFound
 from notifications.models import Channel, Condition, Delivery, Rule
@@ -43,6 +43,11 @@ def may_manage(*, user: Any, organization_id: int | None) -> bool:
 def _scoped(queryset: QuerySet[Any], user: Any, field: str = "organization_id") -> QuerySet[Any]:
     scope = organization_scope(user=user, field=field)
     return queryset if scope is None else queryset.filter(scope)
+
+
+def projects_visible(*, user: Any) -> QuerySet[Project]:
+    """The projects a rule of `user`'s may name: those of their organizations (staff: all)."""
+    return _scoped(Project.objects.all(), user)
 
 
 def channels_visible(*, user: Any) -> QuerySet[Channel]:

@@ -32,7 +32,6 @@ from jobs.conf import conf
 from jobs.errors import ConveyorError
 from jobs.models import Job
 from jobs.storage import durability
-from scheduler import events
 from scheduler.errors import ScheduleConflict
 from scheduler.models import CatchUp, FireOutcome, Overlap, ScheduledJob
 from scheduler.selectors import schedule_unfinished_jobs
@@ -254,6 +253,3 @@ def _record(schedule_id: int, now: datetime, outcome: str, message: str, *, job:
         changes["run_count"] = F("run_count") + 1
     ScheduledJob.objects.filter(pk=schedule_id).update(**changes)
     metrics.SCHEDULE_TICKS.inc(outcome=str(outcome))
-    name = ScheduledJob.objects.filter(pk=schedule_id).values_list("name", flat=True).first() or ""
-    transaction.on_commit(lambda: events.schedule_ticked.send_robust(
-        sender=ScheduledJob, schedule_id=schedule_id, name=name, outcome=str(outcome), message=message))

@@ -34,9 +34,8 @@ from config.celery import app as celery_app
 from config.embedded_redis import free_port
 from config.flower_options import all_queues
 from jobs import services
-from jobs.models import Job
+from jobs.models import Job, run_job_task_id
 from jobs.publishing import broker
-from jobs.publishing.producers import run_job_task_id
 from jobs.testing import jobs_recorded
 from tests.processes import BASE_DIR, Process, ProcessGroup, child_environment, wait_for
 

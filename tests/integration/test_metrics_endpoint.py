@@ -16,7 +16,8 @@ from telemetry import recorder, redis_client
 
 TOKEN = "metrics-test-token-0123456789"
 
-pytestmark = pytest.mark.django_db
+# the services report metrics when their transaction commits: these tests commit
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +62,9 @@ def test_an_allowed_network_reads_without_a_token() -> None:
     with override_settings(METRICS_ALLOWED_NETWORKS=["127.0.0.0/8"]):
         assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
         assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 401
+        # through a proxy on the same host, the address is the proxy's: the token is needed
+        proxied = Client(REMOTE_ADDR="127.0.0.1").get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert proxied.status_code == 401
 
 
 def test_created_deduplicated_and_rejected_jobs_are_counted() -> None:

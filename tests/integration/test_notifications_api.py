@@ -137,6 +137,15 @@ def test_a_bad_rule_is_refused_naming_the_field(cast: Cast, change: dict, field:
     assert not Rule.objects.exists()
 
 
+def test_another_organizations_project_is_no_project_as_a_missing_one_is(cast: Cast) -> None:
+    channel_id = webhook(cast).json()["id"]
+    body = {"name": "r", "event": "job.failed", "organizationId": cast.org.pk, "channelIds": [channel_id]}
+    theirs = cast.client("admin").post(RULES, {**body, "projectId": cast.other_project.pk}, format="json")
+    assert theirs.status_code == 400
+    assert theirs.json()["detail"] == f"projectId: no project {cast.other_project.pk}"  # nothing to probe ids with
+    assert not Rule.objects.exists()
+
+
 def test_a_rule_sends_to_channels_of_its_own_organization_only(cast: Cast) -> None:
     other = services.channel_create(name="theirs", kind="webhook", url=HOOK, organization=cast.other_org).channel
     platform = services.channel_create(name="ops", kind="webhook", url=HOOK).channel

@@ -25,6 +25,7 @@ from jobs import publishing, services
 from jobs.models import Job
 from jobs.publishing import broker, producers
 from jobs.tasks import run_job
+from telemetry import recorder
 from telemetry.redis_client import redis_client_url
 from tests.factories import make_org, make_project, make_user
 
@@ -60,6 +61,13 @@ def empty_queue() -> Iterator[None]:
     _client().delete(*_keys())
     yield
     _client().delete(*_keys())
+
+
+def _publish_errors() -> float:
+    """conveyor_publish_errors_total{queue="default"} as summed in Redis (the metrics' Redis is
+    the settings' broker, which the tests below do not switch)."""
+    recorder.flush()
+    return recorder.read().get(("conveyor_publish_errors_total", ("default",), ""), 0.0)
 
 
 def _switch_broker(url: str) -> None:
@@ -136,6 +144,7 @@ def test_publishers_follow_the_app_to_another_broker_and_a_dead_one_holds_the_jo
     with app.producer_or_acquire() as producer:  # and Celery's own pool holds a connection
         producer.channel  # noqa: B018
     previous = app.conf.broker_url
+    errors_before = _publish_errors()
     _switch_broker(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     try:
         started = time.monotonic()
@@ -146,6 +155,7 @@ def test_publishers_follow_the_app_to_another_broker_and_a_dead_one_holds_the_jo
         _switch_broker(previous)
     held = Job.objects.get(pk=job.pk)
     assert held.status == "queued" and held.dispatched_at is None  # left to the sweeper
+    assert _publish_errors() == errors_before + 1
     assert len(messages()) == 1  # not published to the suite's Redis either
     with django_capture_on_commit_callbacks(execute=True):
         assert services.jobs_sweep() == 1

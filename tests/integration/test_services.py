@@ -16,7 +16,7 @@ from handlers.registry import Backoff, get_handler
 from jobs import services
 from jobs.errors import InvalidJobTransition, JobNotFound, JobValidationError, PayloadTooLarge, UnknownJobType
 from jobs.models import Job, JobAttempt
-from tests.factories import make_job, make_org, make_project, make_user
+from tests.factories import make_job, make_org, make_project, make_user, publishes
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_create_stores_a_queued_job_and_publishes_after_commit(django_capture_on
         job = services.job_create(
             type="demo.sleep", input={"seconds": 1}, created_by=user, project=project, priority=2
         ).job
-    assert len(callbacks) == 1
+    assert len(publishes(callbacks)) == 1
     job.refresh_from_db()
     assert (job.status, job.progress, job.priority, job.attempts, job.max_attempts) == ("queued", 0, 2, 0, 3)
     assert job.organization_id == project.organization_id
@@ -96,7 +96,7 @@ def test_long_delays_are_held_in_the_database(django_capture_on_commit_callbacks
     with django_capture_on_commit_callbacks() as callbacks:
         short = services.job_create(type="demo.sleep", delay=10).job
         long = services.job_create(type="demo.sleep", delay=settings.JOBS_BROKER_COUNTDOWN_MAX + 60).job
-    assert len(callbacks) == 1  # only the short delay goes to the broker, as a countdown
+    assert len(publishes(callbacks)) == 1  # only the short delay goes to the broker, as a countdown
     assert Job.objects.get(pk=short.pk).dispatched_at is not None
     assert Job.objects.get(pk=long.pk).dispatched_at is None
 
@@ -176,7 +176,7 @@ def test_failure_with_attempts_left_requeues_with_backoff_and_a_new_token(django
     job = claim(make_job(type="demo.flaky"))
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.job_fail(job=job, error="boom", traceback="tb") == "queued"
-    assert len(callbacks) == 1
+    assert len(publishes(callbacks)) == 1
     row = Job.objects.get(pk=job.pk)
     assert row.status == "queued" and row.token != job.token and row.error == "boom"
     assert abs((row.run_at - timezone.now()).total_seconds() - 5) < 2
@@ -254,7 +254,7 @@ def test_retry_resets_progress_error_result_and_times_and_grants_more_attempts(d
     job = make_job(status="failed", progress=60, error="boom", result={"x": 1}, attempts=3, max_attempts=3)
     with django_capture_on_commit_callbacks() as callbacks:
         retried = services.job_retry(job_id=job.pk)
-    assert len(callbacks) == 1
+    assert len(publishes(callbacks)) == 1
     assert (retried.status, retried.progress, retried.error, retried.result) == ("queued", 0, "", None)
     assert retried.started_at is None and retried.completed_at is None
     assert retried.token != job.token and retried.max_attempts == 6
@@ -290,9 +290,7 @@ def test_rescuer_requeues_a_job_whose_worker_died(django_capture_on_commit_callb
     _stale(job)
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.jobs_rescue_stale() == 1
-    # one publish of the requeued job; the other callback announces the rescue (jobs.signals)
-    assert [callback.__name__ for callback in callbacks].count("publish") == 1
-    assert len(callbacks) == 2
+    assert len(publishes(callbacks)) == 1
     row = Job.objects.get(pk=job.pk)
     assert (row.status, row.rescues) == ("queued", 1) and row.token != job.token
     assert JobAttempt.objects.get(job=job).outcome == "lost"
@@ -320,7 +318,7 @@ def test_sweeper_publishes_held_jobs_once_due(django_capture_on_commit_callbacks
     later = make_job(dispatched_at=None, run_at=timezone.now() + timedelta(hours=1))
     with django_capture_on_commit_callbacks() as callbacks:
         assert services.jobs_sweep() == 1
-    assert len(callbacks) == 1
+    assert len(publishes(callbacks)) == 1
     assert Job.objects.get(pk=due.pk).dispatched_at is not None
     assert Job.objects.get(pk=due.pk).token != due.token
     assert Job.objects.get(pk=later.pk).dispatched_at is None
@@ -373,7 +371,7 @@ def test_bulk_create_is_all_or_nothing_and_names_the_bad_item(django_capture_on_
     assert Job.objects.count() == 0
     with django_capture_on_commit_callbacks() as callbacks:
         jobs = services.jobs_create_bulk(type="demo.sleep", inputs=[{"seconds": n} for n in range(25)], priority=3)
-    assert len(callbacks) == 1  # one publish step for the whole batch
+    assert len(publishes(callbacks)) == 1  # one publish step for the whole batch
     assert Job.objects.filter(status="queued", priority=3).count() == 25 == len(jobs)
     with pytest.raises(JobValidationError, match="create them one by one"):
         services.jobs_create_bulk(type="test.deduped", inputs=[{"thing": 1, "path": "x"}])
