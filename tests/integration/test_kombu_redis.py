@@ -35,3 +35,48 @@ def test_without_the_guard_kombu_fails_in_a_way_celery_does_not_expect() -> None
 def test_with_the_guard_the_close_goes_through_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     _close_a_detached_channel_holding_unacked_messages(kombu_redis._restore_unacked)
     assert "1 unacknowledged message(s): not restored now" in caplog.text
+
+
+def _ack_on_a_channel_closed_by_the_outage(ack: Callable[..., Any]) -> Any:
+    """A handler finished while Redis was away: the prefork main process acks its message only
+    after the reconnection, on the old channel, which the outage closed."""
+    connection = Connection(settings.CELERY_BROKER_URL)
+    channel = connection.default_channel
+    assert isinstance(channel, redis_transport.Channel)
+    channel.qos._delivered["a-finished-job"] = None
+    channel.close()  # what the consumer's reconnection did: connection None,
+    channel._pool = None  # and its pools disconnected
+    try:
+        return ack(channel.qos, "a-finished-job")
+    finally:
+        connection.release()
+
+
+def test_without_the_guard_a_late_ack_fails_in_a_way_celery_does_not_expect() -> None:
+    with pytest.raises(AttributeError, match="client"):
+        _ack_on_a_channel_closed_by_the_outage(kombu_redis._original_ack)
+
+
+def test_with_the_guard_a_late_ack_or_reject_is_skipped_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    _ack_on_a_channel_closed_by_the_outage(kombu_redis._ack)
+    assert "not acknowledged on the closed channel" in caplog.text
+    _ack_on_a_channel_closed_by_the_outage(lambda qos, tag: kombu_redis._reject(qos, tag, requeue=True))
+    assert "not rejected on the closed channel" in caplog.text
+
+
+def test_a_channel_closed_in_good_order_still_acks_through_its_pool() -> None:
+    connection = Connection(settings.CELERY_BROKER_URL)
+    channel = connection.default_channel
+    channel.qos._delivered["a-finished-job"] = None
+    channel.close()
+    try:
+        kombu_redis._ack(channel.qos, "a-finished-job")
+        assert "a-finished-job" not in channel.qos._delivered
+    finally:
+        connection.release()
+
+
+def test_the_guards_are_what_kombu_runs() -> None:
+    assert redis_transport.QoS.ack is kombu_redis._ack
+    assert redis_transport.QoS.reject is kombu_redis._reject
+    assert redis_transport.QoS.restore_unacked is kombu_redis._restore_unacked
