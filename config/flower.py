@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
     except OSError as exc:
         raise ImproperlyConfigured(f"cannot create Flower's state folder {folder} ({exc.strerror}): set FLOWER_DB "
                                    "to a file in a writable folder") from None
-    install(flower.urls.handlers, all_queues(settings))
+    install(flower.urls.handlers, all_queues())
     for name, value in default_options(settings, env.VAR_DIR).items():
         setattr(options, name, value)  # before Flower reads FLOWER_* and its command line over them
     sys.argv = ["celery", "-A", "config", "flower", *argv]

@@ -18,15 +18,13 @@ TASKS_COLUMNS = "name,uuid,state,args,kwargs,received,runtime,worker"
 STATE_SAVE_INTERVAL_MS = 60_000
 
 
-def all_queues(settings: Any) -> list[str]:
-    """Every queue a job can be published to: the worker of `make run` consumes them all, and
-    Flower's Broker tab lists them all, consumed or not."""
-    from handlers.registry import all_handlers  # noqa: PLC0415  (needs django.setup() first)
+def all_queues() -> list[str]:
+    """Every queue a job can be published to (`handlers.registry.all_queues`, imported once
+    Django is set up): the worker of `make run` consumes them all, and Flower's Broker tab lists
+    them all, consumed or not."""
+    from handlers.registry import all_queues as registered  # noqa: PLC0415  (needs django.setup() first)
 
-    queues = [settings.JOBS_DEFAULT_QUEUE, *getattr(settings, "JOBS_QUEUES", [])]
-    queues += [spec.queue for spec in all_handlers()]
-    queues.append(settings.JOBS_SYSTEM_QUEUE)
-    return list(dict.fromkeys(queues))  # de-duplicated, in order
+    return registered()
 
 
 def state_file(var_dir: Path) -> Path:

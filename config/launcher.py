@@ -111,7 +111,7 @@ def prepare_database() -> Platform:
     admin = ensure_superuser(get_user_model())
     # The children open their own connections; keep none open here (SQLite file locks).
     connections.close_all()
-    return Platform(admin=admin, shutdown_grace=float(settings.JOBS_SHUTDOWN_GRACE), queues=all_queues(settings))
+    return Platform(admin=admin, shutdown_grace=float(settings.JOBS_SHUTDOWN_GRACE), queues=all_queues())
 
 
 def ensure_superuser(user_model: Any) -> Admin | None:

@@ -346,6 +346,14 @@ def all_handlers() -> list[HandlerSpec]:
     return [_registry[name] for name in sorted(_registry)]
 
 
+def all_queues() -> list[str]:
+    """Every queue a job can be published to: the settings' (JOBS_QUEUES, the default and the
+    system queue) and every registered type's, de-duplicated, in that order."""
+    queues = [settings.JOBS_DEFAULT_QUEUE, *settings.JOBS_QUEUES, *(spec.queue for spec in all_handlers()),
+              settings.JOBS_SYSTEM_QUEUE]
+    return list(dict.fromkeys(queues))
+
+
 def unregister(job_type: str) -> None:
     """Remove a type; for tests that register throw-away handlers."""
     _registry.pop(job_type, None)

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 
-from handlers.registry import all_handlers
+from handlers.registry import all_queues
 from jobs.conf import conf
 from jobs.selectors.backlog import backlog
 from scheduler.selectors import schedules_overdue
@@ -43,10 +43,8 @@ class GaugeReading:
     errors: list[str] = field(default_factory=list)
 
 
-def known_queues() -> list[str]:
-    """Every queue a job can be published to: the settings' and every registered type's."""
-    queues = [conf.default_queue, *conf.queues, *(spec.queue for spec in all_handlers()), conf.system_queue]
-    return list(dict.fromkeys(queues))
+# every queue a job can be published to: the settings' and every registered type's
+known_queues = all_queues
 
 
 def broker_list_names(queue: str) -> list[str]:

@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 
 from handlers.registry import get_handler, registered_types
 from jobs.models import Organization, Project
+from jobs.validation import is_int, is_number
 from notifications import outbound
 from notifications.errors import NotificationValidationError
 from notifications.kinds import THRESHOLDS, WINDOWED, ChannelKind, EventKind, is_own_type
@@ -49,7 +50,7 @@ def flag(field: str, value: Any) -> bool:
 
 
 def integer(field: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not is_int(value) or not low <= value <= high:
         raise fail(field, f"{value!r} is not a whole number from {low} to {high}")
     return value
 
@@ -147,7 +148,7 @@ def threshold(event: str, value: Any) -> float | None:
     meaning, low, high = THRESHOLDS[event]
     if value is None and event == EventKind.JOB_LOST:
         return 1.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if not is_number(value) or not low <= value <= high:
         raise fail("threshold", f"{event} needs a threshold from {low:g} to {high:g} ({meaning}); got {value!r}")
     return float(value)
 

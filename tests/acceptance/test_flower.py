@@ -162,7 +162,7 @@ def test_the_broker_tab_lists_every_queue_with_its_priority_lists_summed(process
         wait_for(lambda: any(name.startswith(worker.name) for name in flower.get("/api/workers", refresh="1")),
                  timeout=30, message="Flower to know the worker")
         lengths = {q["name"]: q["messages"] for q in flower.get("/api/queues/length")["active_queues"]}
-        expected = all_queues(settings)
+        expected = all_queues()
         assert set(expected) <= set(lengths), f"missing from Flower: {set(expected) - set(lengths)}"
         assert lengths[IDLE_QUEUE] == 4
         page = flower.get("/broker")
