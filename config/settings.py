@@ -19,9 +19,7 @@ if ENVIRONMENT == "production":
     if DEBUG:
         raise ImproperlyConfigured("CONVEYOR_ENV=production refuses DEBUG=1: set DEBUG=0.")
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured(
-            "CONVEYOR_ENV=production needs its own SECRET_KEY of at least 32 characters."
-        )
+        raise ImproperlyConfigured("CONVEYOR_ENV=production needs its own SECRET_KEY of at least 32 characters.")
 ALLOWED_HOSTS = env.env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -43,6 +41,7 @@ INSTALLED_APPS = [
     "scheduler",
     "observability",
     "notifications",
+    "audit",
 ]
 
 MIDDLEWARE = [

@@ -74,3 +74,25 @@ class QuotaExceeded(ConveyorError):
             f"quota exceeded: at most {limit} job(s) per {period} for {scope} ({source}); "
             f"the next job fits in {wait} s"
         )
+
+
+class NotPermitted(ConveyorError):
+    """The person acting lacks the permission an action needs; nothing was changed."""
+
+    http_status = 403
+    api_code = "permission_denied"
+
+    def __init__(self, who: str, action: str, permission: str, target: str = "") -> None:
+        self.who = who
+        self.action = action
+        self.permission = permission
+        on = f" {target}" if target else ""
+        super().__init__(f"{who} may not {action}{on}: it needs the permission {permission!r}")
+
+
+class PauseError(ConveyorError):
+    """A pause or resume that cannot be done as asked; `field` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")

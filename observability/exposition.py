@@ -89,6 +89,14 @@ def backlog_families(reading: GaugeReading) -> Iterator[Metric]:
         longest.add_metric([queue], values["longest"])
         stale.add_metric([queue], values["stale"])
     yield from (due, delayed, running, oldest, longest, stale)
+    paused = {(kind, name) for kind, name in reading.pauses}
+    queues, types = _gauge(metrics.QUEUE_PAUSED), _gauge(metrics.TYPE_PAUSED)
+    for queue in sorted(per_queue):
+        queues.add_metric([queue], 1.0 if ("queue", queue) in paused else 0.0)
+    for kind, name in sorted(paused):
+        if kind == "type":
+            types.add_metric([name], 1.0)
+    yield from (queues, types)
 
 
 def broker_and_worker_families(reading: GaugeReading) -> Iterator[Metric]:

@@ -18,6 +18,7 @@ from django.db import DatabaseError
 
 from handlers.registry import all_queues
 from jobs.conf import conf
+from jobs.selectors import active_pauses
 from jobs.selectors.backlog import backlog
 from scheduler.selectors import schedules_overdue
 from telemetry import liveness, redis_client
@@ -37,6 +38,8 @@ class GaugeReading:
     taken_at: float
     backlog: list[dict[str, Any]] = field(default_factory=list)
     schedules_overdue: int | None = None
+    # [kind, name] of every pause in force
+    pauses: list[list[str]] = field(default_factory=list)
     broker_lengths: dict[str, int] = field(default_factory=dict)
     workers: list[dict[str, Any]] = field(default_factory=list)
     beat_last_tick: float | None = None
@@ -61,6 +64,7 @@ def read_now() -> GaugeReading:
     try:
         reading.backlog = [asdict(row) for row in backlog()]
         reading.schedules_overdue = schedules_overdue().count()
+        reading.pauses = [[pause.kind, pause.name] for pause in active_pauses()]
     except DatabaseError as exc:
         logger.warning("metrics: the database could not be read (%s)", exc)
         reading.errors.append("database")

@@ -121,6 +121,8 @@ STALE_HEARTBEATS = _gauge("conveyor_jobs_stale_heartbeat",
 BROKER_LENGTH = _gauge("conveyor_broker_queue_length", "Messages waiting in Redis, all priority lists summed.",
                        "queue")
 CONSUMERS = _gauge("conveyor_queue_consumers", "Live workers consuming the queue.", "queue")
+QUEUE_PAUSED = _gauge("conveyor_queue_paused", "1 while the queue is paused, else 0.", "queue")
+TYPE_PAUSED = _gauge("conveyor_type_paused", "1 while the job type is paused (only paused types are listed).", "type")
 WORKERS = _gauge("conveyor_workers", "Live workers (their liveness record is fresh).")
 SLOTS_BUSY = _gauge("conveyor_worker_slots_busy", "Worker processes running a task now, all live workers.")
 SLOTS_IDLE = _gauge("conveyor_worker_slots_idle", "Worker processes free for a task, all live workers.")

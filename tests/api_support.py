@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from jobs.models import Job, Membership, Organization, Project
+from jobs.operator_groups import OPERATORS
 from tests.factories import make_job, make_membership, make_org, make_project
 
 _seq = itertools.count(1)
@@ -79,6 +81,8 @@ def cast(db: None) -> Cast:
         "staff": make_person("sam", is_staff=True),
         "anonymous": None,
     }
+    # staff sees every job; acting on other people's needs the operators' permissions
+    users["staff"].groups.add(Group.objects.get(name=OPERATORS))
     org = make_org("Acme")
     other_org = make_org("Globex")
     make_membership(users["member"], org)

@@ -6,6 +6,7 @@ the services) and the small tenancy models.
     filters.py   the list's filters (stuck jobs by the predicates recovery uses; type, queue)
     counting.py  estimated counts for large tables
     tenancy.py   organizations, memberships, projects
+    pauses.py    pause and resume queues and job types
 
 Importing this package registers every model with the admin site.
 """
@@ -14,10 +15,11 @@ from __future__ import annotations
 from jobs.admin.counting import ESTIMATE_COUNT_ABOVE, EstimatedCountPaginator, estimated_row_count
 from jobs.admin.filters import QueueFilter, StuckFilter, TypeFilter
 from jobs.admin.job import JobAdmin, JobAttemptInline
+from jobs.admin.pauses import PauseAdmin
 from jobs.admin.tenancy import MembershipAdmin, MembershipInline, OrganizationAdmin, ProjectAdmin
 
 __all__ = [
     "ESTIMATE_COUNT_ABOVE", "EstimatedCountPaginator", "JobAdmin", "JobAttemptInline", "MembershipAdmin",
-    "MembershipInline", "OrganizationAdmin", "ProjectAdmin", "QueueFilter", "StuckFilter", "TypeFilter",
+    "MembershipInline", "OrganizationAdmin", "PauseAdmin", "ProjectAdmin", "QueueFilter", "StuckFilter", "TypeFilter",
     "estimated_row_count",
 ]

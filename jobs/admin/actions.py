@@ -12,9 +12,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
+from audit.actors import Actor, Source
 from jobs import selectors, services
 from jobs.errors import ConveyorError
 from jobs.models import Job
+from jobs.services import permissions
 from jobs.states import JobStatus
 
 MAX_ERRORS_LISTED = 10
@@ -23,15 +25,21 @@ MAX_ERRORS_LISTED = 10
 class JobActionsMixin(admin.ModelAdmin):
     """Cancel and retry for JobAdmin: actions, per-job views and their URLs."""
 
-    def has_operate_permission(self, request: HttpRequest) -> bool:
-        """May cancel and retry jobs: Django's change permission on Job."""
-        return request.user.has_perm("jobs.change_job")
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(permissions.PERMISSION["cancel"])
 
-    @admin.action(description="Cancel selected jobs", permissions=["operate"])
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(permissions.PERMISSION["retry"])
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        """May cancel or retry jobs (each button shows by its own permission)."""
+        return self.has_cancel_permission(request) or self.has_retry_permission(request)
+
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self.apply_to_jobs(request, _ids(queryset), services.job_cancel, "cancel")
 
-    @admin.action(description="Retry selected jobs", permissions=["operate"])
+    @admin.action(description="Retry selected jobs", permissions=["retry"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self.apply_to_jobs(request, _ids(queryset), services.job_retry, "retry")
 
@@ -41,9 +49,10 @@ class JobActionsMixin(admin.ModelAdmin):
         """Call the service per job; one message for what changed and one for what failed."""
         changed: list[Job] = []
         failures: list[str] = []
+        by = Actor.from_request(request, Source.ADMIN, reason=str(request.POST.get("reason", ""))[:1000])
         for job_id in job_ids:
             try:
-                job = service(job_id=job_id)
+                job = service(job_id=job_id, by=by)
             except ConveyorError as exc:
                 failures.append(str(exc))
                 continue
@@ -76,7 +85,7 @@ class JobActionsMixin(admin.ModelAdmin):
     ) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_operate_permission(request):
+        if not getattr(self, f"has_{verb}_permission")(request):
             raise PermissionDenied
         try:
             job_id = selectors.parse_job_id(object_id)

@@ -24,6 +24,7 @@ from jobs import presenters
 from jobs.admin.actions import JobActionsMixin
 from jobs.admin.counting import EstimatedCountPaginator
 from jobs.admin.filters import QueueFilter, StuckFilter, TypeFilter
+from jobs.admin.job_page import JobPageMixin
 from jobs.models import Job, JobAttempt
 from jobs.states import ACTION_FROM, JobStatus
 
@@ -60,7 +61,7 @@ class JobAttemptInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(JobActionsMixin, admin.ModelAdmin):
+class JobAdmin(JobPageMixin, JobActionsMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "type",

@@ -22,8 +22,10 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 
 from api.permissions import no_such_organization, not_a_member
+from audit.actors import Actor, Source
 from jobs import selectors
 from jobs.models import Job, Organization, Project
+from jobs.services import permissions
 
 
 class Viewer:
@@ -53,11 +55,20 @@ class Viewer:
         """The job if this user may see it; JobNotFound (404) otherwise, as for no job at all."""
         return selectors.job_get(job_id=job_id, visible_to=self.user)
 
+    def actor(self, request: Request) -> Actor:
+        """Who acts, for the services' permission check and the audit log; the reason comes
+        from a JSON body's `reason`, when there is one."""
+        body = request.data if isinstance(request.data, dict) else {}
+        return Actor.from_request(request, Source.API, reason=str(body.get("reason") or "")[:1000])
+
     def require_action(self, job: Job, verb: str) -> None:
-        """403 unless the user may cancel or retry this (visible) job."""
-        if not selectors.user_may_act_on(user=self.user, job=job, memberships=self.memberships):
+        """403 unless the user may cancel or retry this (visible) job: their own, their
+        organization's as its admin, or any with the action's permission (the services check
+        the same rule again)."""
+        if not permissions.may(Actor(user=self.user, source=Source.API), verb, job, self.memberships):
             raise exceptions.PermissionDenied(
-                f"you may not {verb} job {job.pk}: only its creator, an admin of its organization or staff may"
+                f"you may not {verb} job {job.pk}: only its creator, an admin of its organization or an operator "
+                f"with the permission {permissions.PERMISSION[verb]!r} may"
             )
 
     def organization(self, org_id: int, *, in_body: bool = False) -> Organization:

@@ -23,5 +23,7 @@ urlpatterns = [
     path("v1/orgs/<str:orgId>/jobs", views.OrgJobsView.as_view(), name="api-org-jobs"),
     path("v1/orgs/<str:orgId>/jobs/stats", views.OrgJobStatsView.as_view(), name="api-org-stats"),
     path("job-types", views.JobTypesView.as_view(), name="api-job-types"),
+    path("pauses", views.PauseCollectionView.as_view(), name="api-pauses"),
+    path("pauses/<str:kind>/<str:name>", views.PauseDetailView.as_view(), name="api-pause"),
     path("quotas/me", views.QuotaView.as_view(), name="api-quotas-me"),
 ]

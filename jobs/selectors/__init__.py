@@ -3,6 +3,7 @@
     reads.py     a job by id, the filtered queryset behind every list, figures, attempts,
                  the jobs a bulk action or a quota counts
     listing.py   one page of a list with its total (exact up to a cap, estimated beyond)
+    pauses.py    which queues and job types are paused
     stuck.py     stale and unclaimed jobs (the Job queryset's predicates, shared with recovery)
     tenancy.py   users, organizations and projects by the reference an adapter was given
     access.py    who may see and act on a row owned by a user and an organization (jobs and
@@ -30,6 +31,7 @@ from jobs.selectors.access import (
     visible_jobs,
 )
 from jobs.selectors.listing import JobPage, estimated_count, estimated_table_rows, job_list
+from jobs.selectors.pauses import active_pauses, pause_of
 from jobs.selectors.reads import (
     MAX_LIST_LIMIT,
     ORDERABLE_FIELDS,
@@ -52,7 +54,7 @@ from jobs.selectors.tenancy import organization_find, organization_get, project_
 
 __all__ = [
     "MAX_LIST_LIMIT", "ORDERABLE_FIELDS", "UNSCOPED", "JobPage", "StuckKind",
-    "actionable_jobs", "estimated_count", "estimated_table_rows",
+    "actionable_jobs", "active_pauses", "pause_of", "estimated_count", "estimated_table_rows",
     "is_person", "job_attempts", "job_get", "job_ids_for_action",
     "job_list", "job_queryset", "job_stats", "jobs_in_quota_scope", "may_act", "may_see", "may_use_organization",
     "memberships_of",

@@ -7,6 +7,8 @@
 - `execution`:   what a worker's delivery does: claim, heartbeat, then one verb per outcome
                  (complete, fail, acknowledge a cancel, release);
 - `operations`:  what users and operators do: cancel, retry, in bulk;
+- `pauses`:      pause and resume a queue or a job type;
+- `permissions`: who may do what (checked by the services, so every door refuses alike);
 - `expiry`:      a queued job past its queue-wait timeout (or that can never run) ends failed;
 - `rescuer`:     running jobs whose worker died go back to queued (`Job.objects.stale`);
 - `sweeper`:     queued jobs that no message will deliver get one (`Job.objects.unclaimed`),
@@ -34,6 +36,7 @@ from jobs.services.execution import (
 )
 from jobs.services.expiry import job_expire
 from jobs.services.operations import BulkOutcome, job_cancel, job_retry, jobs_cancel_bulk, jobs_retry_bulk
+from jobs.services.pauses import pause_lift, pause_set
 from jobs.services.rescuer import job_rescue, jobs_rescue_stale
 from jobs.services.retention import jobs_delete_expired
 from jobs.services.submit import job_submit, jobs_submit_bulk
@@ -71,6 +74,8 @@ __all__ = [
     "job_release",
     "job_rescue",
     "job_retry",
+    "pause_lift",
+    "pause_set",
     "job_submit",
     "jobs_cancel_bulk",
     "jobs_create_bulk",

@@ -27,6 +27,7 @@ from jobs.models import Job, JobAttempt
 from jobs.services import reporting
 from jobs.services.expiry import job_expire_if_overdue
 from jobs.services.gates import admit_on_commit, schedule_on_commit
+from jobs.services.pauses import job_hold_if_paused
 from jobs.services.transitions import (
     _NOT_OWNED,
     _expiry,
@@ -58,7 +59,8 @@ def job_claim(*, job_id: Any, token: Any, worker: str) -> Job | None:
     together = connection.vendor == "postgresql"
     job = queries.claim_job(job_id=pk, token=tok, worker=worker[:255], now=now, with_attempt=together)
     if job is None:
-        job_expire_if_overdue(job_id=pk, token=tok, now=now)
+        if not job_hold_if_paused(job_id=pk, token=tok, now=now):
+            job_expire_if_overdue(job_id=pk, token=tok, now=now)
         return None
     job.worker = worker[:255]
     if not together:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from handlers.registry import HandlerSpec, get_handler
 from jobs import limits, publishing
 from jobs.conf import conf
-from jobs.models import Job
+from jobs.models import Job, Pause, PauseKind
 from jobs.states import JobStatus
 from jobs.storage import queries
 
@@ -57,6 +57,11 @@ def gate_for(spec: HandlerSpec, concurrency_key: str | None) -> str | None:
     if spec.concurrency and concurrency_key is not None:
         return f"{spec.type}|{concurrency_key}"[:255]
     return spec.type
+
+
+def _paused(job_type: str, queue: str, now: datetime) -> bool:
+    return Pause.objects.holding(now).filter(Q(kind=PauseKind.TYPE, name=job_type)
+                                             | Q(kind=PauseKind.QUEUE, name=queue)).exists()
 
 
 def gate_type(gate: str) -> str:
@@ -121,6 +126,8 @@ def admit(gate: str, *, now: datetime | None = None) -> int:
         return 0
     assert spec is not None
     now = now or timezone.now()
+    if _paused(job_type, spec.queue, now):
+        return 0  # a pause is a gate with no room; resuming admits
     due = Q(run_at__isnull=True) | Q(run_at__lte=now)
     with transaction.atomic():
         _lock(job_type)

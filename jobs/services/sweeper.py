@@ -1,6 +1,8 @@
 """The sweeper: a queued job that no message will deliver gets one, decided from the database
 (the admission of waiting jobs is `jobs.services.gates`).
 
+0. Pauses whose end time came are lifted (`jobs.services.pauses`); a paused queue or type
+   gets nothing from the duties below.
 1. Gates with waiting jobs are admitted again: what a crash between an execution's end and
    its admission, a lost timer, or a limit raised by a deploy left waiting.
 2. Held jobs (no gate and no message: a long delay, or a publish that failed) are published
@@ -27,62 +29,30 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from handlers.registry import all_handlers
 from jobs import publishing
 from jobs.conf import conf
 from jobs.models import HELD, SENT, DeliveryMark, Job
-from jobs.services import reporting
 from jobs.services.expiry import jobs_expire_overdue
 from jobs.services.gates import admit, describe, waiting_gates
+from jobs.services.pauses import paused_q, pauses_lift_ended
+from jobs.services.republish import publish_in_batches
 
 logger = logging.getLogger("conveyor.jobs")
 
-BATCH = 500
 # a pass stops starting new batches after this long; the next pass goes on
 PASS_BUDGET = 60.0
 PRIORITIES = range(1, 11)
 
 
-def _republish(rows: list[tuple[Any, ...]], guard: Q, now: datetime, reason: str) -> int:
-    """New tokens and messages for (pk, token, type, queue, priority) rows still matching
-    `guard`, in one transaction; published after it commits."""
-    messages = []
-    with transaction.atomic():
-        for job_id, old_token, *rest in rows:
-            token = uuid.uuid4()
-            if Job.objects.filter(guard, pk=job_id, token=old_token).update(token=token, dispatched_at=now,
-                                                                            updated_at=now):
-                messages.append((job_id, token, *rest))
-        if messages:
-            publishing.publish_many_on_commit(messages)
-    for queue, count in Counter(message[3] for message in messages).items():
-        reporting.republished(queue, reason, count)
-    return len(messages)
-
-
-def _in_batches(query: QuerySet[Job], guard: Q, now: datetime, deadline: float, reason: str) -> int:
-    done = 0
-    while time.monotonic() < deadline:
-        rows = list(query.values_list("pk", "token", "type", "queue", "priority")[:BATCH])
-        done += _republish(rows, guard, now, reason)
-        if len(rows) < BATCH:
-            break
-    return done
-
-
 def publish_held(*, now: datetime, deadline: float) -> int:
-    """Held jobs that are due: published, most urgent first."""
-    query = Job.objects.held().due(now).order_by("priority", "queued_at")
-    return _in_batches(query, HELD, now, deadline, "held")
+    """Held jobs that are due, unless paused: published, most urgent first."""
+    query = Job.objects.held().due(now).exclude(paused_q(now)).order_by("priority", "queued_at")
+    return publish_in_batches(query, HELD, now, deadline, "held")
 
 
 def admit_waiting() -> int:
@@ -120,7 +90,7 @@ def republish_lost(*, now: datetime, deadline: float) -> int:
             through = mark.delivered_through if mark is not None else None
             lost = mine.overtaken(now, through=through) if through is not None else None
             if through is not None and lost is not None and lost.exists():
-                found = _in_batches(lost.order_by("dispatched_at"), SENT, now, deadline, "lost")
+                found = publish_in_batches(lost.order_by("dispatched_at"), SENT, now, deadline, "lost")
                 republished += found
                 logger.warning("sweeper: %s job(s) of queue %s at priority %s lost their message (passed over by "
                                "messages sent up to %s); published again", found, queue, priority,
@@ -150,6 +120,7 @@ def sweep(*, now: datetime | None = None) -> int:
     """One pass of the three duties above; returns how many jobs got a message."""
     now = now or timezone.now()
     deadline = time.monotonic() + PASS_BUDGET
+    pauses_lift_ended(now=now)
     admitted = admit_waiting()  # first: a gate whose type lost its limit hands its jobs to the next step
     held = publish_held(now=now, deadline=deadline)
     if held:

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection, connections, transaction
 from django_celery_results.models import TaskResult
 
-from jobs.models import Job, JobAttempt
+from jobs.models import Job, JobAttempt, Pause, PauseKind
 from jobs.states import ALLOWED_FROM, AttemptOutcome, JobStatus
 from jobs.storage import prepared
 
@@ -35,6 +35,7 @@ def status_in(statuses: Iterable[str]) -> str:
 
 JOB_TABLE = _quote(Job._meta.db_table)
 ATTEMPT_TABLE = _quote(JobAttempt._meta.db_table)
+PAUSE_TABLE = _quote(Pause._meta.db_table)
 
 # what a claim and a completion start from: the status table's, never restated
 CLAIM_FROM = ALLOWED_FROM[JobStatus.RUNNING]
@@ -43,6 +44,7 @@ COMPLETE_FROM = ALLOWED_FROM[JobStatus.COMPLETED]
 # each field's quoted column, by field name: J["started_at"] is '"started_at"'
 J = {field.name: _quote(field.column) for field in Job._meta.concrete_fields}
 A = {field.name: _quote(field.column) for field in JobAttempt._meta.concrete_fields}
+P = {field.name: _quote(field.column) for field in Pause._meta.concrete_fields}
 
 # the columns a claim returns: what an execution reads of its job
 _CLAIMED = [J[name] for name in (
@@ -58,11 +60,18 @@ UPDATE {JOB_TABLE}
        {J['completed_at']} = NULL
  WHERE {J['id']} = %s AND {J['status']} IN {status_in(CLAIM_FROM)} AND {J['token']} = %s
    AND ({J['expires_at']} IS NULL OR {J['expires_at']} > %s)
+   AND NOT EXISTS (
+     SELECT 1 FROM {PAUSE_TABLE} p
+      WHERE ((p.{P['kind']} = '{PauseKind.TYPE.value}' AND p.{P['name']} = {JOB_TABLE}.{J['type']})
+             OR (p.{P['kind']} = '{PauseKind.QUEUE.value}' AND p.{P['name']} = {JOB_TABLE}.{J['queue']}))
+        AND (p.{P['until']} IS NULL OR p.{P['until']} > %s))
 RETURNING {", ".join(_CLAIMED)}
 """
 """queued -> running for the execution holding the message's token, unless the job waited past
-its queue-wait timeout. Parameters: now, now, now, worker, job id, token, now. No row: a stale
-or duplicate message (or an expired job), which claims nothing."""
+its queue-wait timeout or its type or queue is paused (the pause is read by this statement, so
+that every worker obeys it from its next delivery). Parameters: now, now, now, worker, job id,
+token, now, now. No row: a stale or duplicate message, an expired job or a paused one, which
+claims nothing."""
 
 CLAIM_WITH_ATTEMPT = f"""
 WITH claimed AS ({CLAIM.strip()}),
@@ -217,6 +226,7 @@ def claim_job(*, job_id: Any, token: Any, worker: str, now: Any, with_attempt: b
         when, when, when, worker,
         id_field.get_db_prep_value(job_id, connection),
         id_field.get_db_prep_value(token, connection),
+        when,
         when,
     ]
     with prepared.prepared_cursor() as cursor:

@@ -199,9 +199,9 @@ def test_actions_call_the_services(client: Client, monkeypatch: pytest.MonkeyPat
     calls: list[tuple[str, Any]] = []
 
     def spy(name: str, real: Any) -> Any:
-        def service(*, job_id: Any) -> Job:
-            calls.append((name, job_id))
-            return real(job_id=job_id)
+        def service(*, job_id: Any, by: Any) -> Job:
+            calls.append((name, job_id, by.label, by.source))
+            return real(job_id=job_id, by=by)
 
         return service
 
@@ -210,7 +210,7 @@ def test_actions_call_the_services(client: Client, monkeypatch: pytest.MonkeyPat
     queued, failed = job_in_status("queued"), job_in_status("failed")
     act(client, "cancel_selected", [queued])
     act(client, "retry_selected", [failed])
-    assert calls == [("cancel", queued.pk), ("retry", failed.pk)]
+    assert calls == [("cancel", queued.pk, "ops", "admin"), ("retry", failed.pk, "ops", "admin")]
 
 
 def test_per_object_cancel_and_retry_buttons(client: Client) -> None:

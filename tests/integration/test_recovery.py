@@ -60,7 +60,7 @@ def test_a_job_due_later_is_not_lost_while_its_message_waits_in_a_worker():
 
 
 def test_every_lost_job_is_found_in_one_pass_beyond_a_batch():
-    from jobs.services import sweeper as recovery
+    from jobs.services import republish as recovery
 
     lost = services.jobs_create_bulk(type="test.noop", inputs=[{}] * (recovery.BATCH * 2 + 7))
     Job.objects.filter(pk__in=[j.pk for j in lost]).update(dispatched_at=ago(60))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from jobs.models import Job, JobAttempt
+from jobs.models import Job, JobAttempt, Pause, PauseKind
 from jobs.states import ALLOWED_FROM, AttemptOutcome, JobStatus
 from jobs.storage import queries
 
@@ -41,7 +41,15 @@ def test_every_status_and_outcome_literal_is_an_enum_value() -> None:
     statements = [queries.CLAIM, queries.CLAIM_WITH_ATTEMPT, queries.COMPLETE_WITH_ATTEMPT]
     for sql in statements:
         for literal in re.findall(r"'([a-z_]+)'", sql):
-            assert literal in JobStatus.values or literal in AttemptOutcome.values, (literal, sql)
+            known = (*JobStatus.values, *AttemptOutcome.values, *PauseKind.values)
+            assert literal in known, (literal, sql)
+
+
+def test_the_claim_reads_the_pause_table_by_its_models_names() -> None:
+    assert f'"{Pause._meta.db_table}"' == queries.PAUSE_TABLE
+    for name in ("kind", "name", "until"):
+        assert queries.P[name] in queries.CLAIM
+    assert f"'{PauseKind.TYPE.value}'" in queries.CLAIM and f"'{PauseKind.QUEUE.value}'" in queries.CLAIM
 
 
 def test_the_statements_name_the_models_tables() -> None:

@@ -152,6 +152,8 @@ class BulkActionSerializer(StrictSerializer, JobFilterSerializer):
 
     ids = FlatListField(child=serializers.UUIDField(), required=False, min_length=1,
                                 help_text="Job ids (at most JOBS_API_BULK_MAX).")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1000,
+                                   help_text="Why: kept in the audit log with the action.")
 
     def validate_ids(self, value: list[Any]) -> list[Any]:
         if len(value) > conf.api_bulk_max:
@@ -161,7 +163,7 @@ class BulkActionSerializer(StrictSerializer, JobFilterSerializer):
         return list(dict.fromkeys(value))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        filters = [name for name in attrs if name != "ids" and attrs[name] not in (None, [], "")]
+        filters = [name for name in attrs if name not in ("ids", "reason") and attrs[name] not in (None, [], "")]
         if "ids" in attrs and filters:
             raise serializers.ValidationError({"ids": [f"give ids or filters, not both (got ids and {filters[0]})"]})
         if "ids" not in attrs and not filters:

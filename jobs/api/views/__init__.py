@@ -7,6 +7,7 @@ through `jobs.services`. No business logic here; every error is answered by `api
     bulk.py     many jobs at once: create, cancel, retry
     scopes.py   a project's and an organization's jobs and figures
     catalog.py  the job types and the user's quotas
+    pauses.py   pauses of queues and job types
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from jobs.api.views.bulk import JobBulkCancelView, JobBulkCreateView, JobBulkRet
 from jobs.api.views.catalog import JobTypesView, QuotaView
 from jobs.api.views.common import JobsApiView
 from jobs.api.views.jobs import JobCancelView, JobCollectionView, JobDetailView, JobRetryView
+from jobs.api.views.pauses import PauseCollectionView, PauseDetailView
 from jobs.api.views.scopes import OrgJobStatsView, OrgJobsView, ProjectJobStatsView, ProjectJobsView
 
 __all__ = [
     "JobBulkCancelView", "JobBulkCreateView", "JobBulkRetryView", "JobBulkView", "JobCancelView",
     "JobCollectionView", "JobDetailView", "JobRetryView", "JobTypesView", "JobsApiView", "OrgJobStatsView",
-    "OrgJobsView", "ProjectJobStatsView", "ProjectJobsView", "QuotaView",
+    "OrgJobsView", "PauseCollectionView", "PauseDetailView", "ProjectJobStatsView", "ProjectJobsView", "QuotaView",
 ]

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from api.errors import error_body
 from api.views import valid
+from audit.actors import Actor, Source
 from jobs import selectors, services
 from jobs.api import serializers as s
 from jobs.api.permissions import viewer
@@ -63,7 +64,8 @@ class JobBulkView(JobsApiView):
                 memberships=who.memberships, **body.selector_filters(),
             )
         bulk = services.jobs_cancel_bulk if self.action == "cancel" else services.jobs_retry_bulk
-        outcome = bulk(job_ids=targets)
+        actor = Actor.from_request(request, Source.API, reason=body.validated_data.get("reason", ""))
+        outcome = bulk(job_ids=targets, by=actor)
         errors += [self._error(job_id, exc) for job_id, exc in outcome.refused]
         return Response({
             "changed": len(outcome.changed),

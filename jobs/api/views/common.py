@@ -137,4 +137,4 @@ def cancel_job(request: Request, job_id: str) -> Response:
     who = viewer(request)
     job = who.job(job_id)
     who.require_action(job, "cancel")
-    return _cancelled(services.job_cancel(job_id=job.pk))
+    return _cancelled(services.job_cancel(job_id=job.pk, by=who.actor(request)))

@@ -101,7 +101,7 @@ class JobRetryView(JobsApiView):
         who = viewer(request)
         job = who.job(id)
         who.require_action(job, "retry")
-        job = services.job_retry(job_id=job.pk)
+        job = services.job_retry(job_id=job.pk, by=who.actor(request))
         return Response({
             "id": str(job.pk),
             "status": job.status,

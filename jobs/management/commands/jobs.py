@@ -1,4 +1,4 @@
-"""`manage.py jobs list|show|cancel|retry|stats`: look at and act on jobs from the shell.
+"""`manage.py jobs list|show|cancel|retry|pause|resume|pauses|stats`: look at and act on jobs from the shell.
 
 Reads go through `jobs.selectors`, cancel and retry through `jobs.services`; every platform
 error (unknown or malformed id, a transition the state table forbids) becomes a CommandError
@@ -6,13 +6,20 @@ carrying the service's own message, which names the job and its current status.
 """
 from __future__ import annotations
 
+import getpass
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from audit.actors import Actor, Source
 from jobs import presenters, selectors, services
 from jobs.errors import ConveyorError, JobValidationError
+from jobs.models import PauseKind
 from jobs.states import JobStatus
 
 _OPTION_FOR_FIELD = {"status": "--status", "limit": "--limit", "id": "ID"}
@@ -59,6 +66,7 @@ class Command(BaseCommand):
             description="Cancel a queued job now; a running job stops at its next progress report.",
         )
         cancel.add_argument("id", metavar="ID", help="The job's id (a UUID).")
+        _acting(cancel)
 
         retry = actions.add_parser(
             "retry",
@@ -66,6 +74,26 @@ class Command(BaseCommand):
             description="Queue a failed or cancelled job again, with a fresh budget of attempts.",
         )
         retry.add_argument("id", metavar="ID", help="The job's id (a UUID).")
+        _acting(retry)
+
+        pause = actions.add_parser(
+            "pause", help="Pause a queue or a job type.",
+            description="No job of the queue or type starts until it is resumed (or until --until); queued jobs "
+                        "wait without spending an attempt, running ones finish. Every worker obeys it at its next "
+                        "delivery.")
+        pause.add_argument("kind", choices=PauseKind.values, help="What to pause: a queue or a job type.")
+        pause.add_argument("name", metavar="NAME", help="The queue's or the job type's name.")
+        pause.add_argument("--until", metavar="WHEN", help="When the pause ends by itself: an ISO 8601 date and time "
+                                                           "(with its offset), or a number of minutes from now.")
+        _acting(pause)
+
+        resume = actions.add_parser("resume", help="Resume a paused queue or job type.",
+                                    description="Resume a paused queue or job type; its waiting jobs are published.")
+        resume.add_argument("kind", choices=PauseKind.values, help="What to resume: a queue or a job type.")
+        resume.add_argument("name", metavar="NAME", help="The queue's or the job type's name.")
+        _acting(resume)
+
+        actions.add_parser("pauses", help="List the pauses in force.", description="List the pauses in force.")
 
         stats = actions.add_parser("stats", help="Count jobs by status.", description="Count jobs by status.")
         stats.add_argument("--project", metavar="ID", help="Only jobs of this project.")
@@ -114,7 +142,7 @@ class Command(BaseCommand):
 
     def do_cancel(self, options: dict[str, Any]) -> None:
         # job_get first: a malformed id gets its own message instead of a database error
-        job = services.job_cancel(job_id=selectors.job_get(job_id=options["id"]).pk)
+        job = services.job_cancel(job_id=selectors.job_get(job_id=options["id"]).pk, by=_actor(options))
         if job.status == JobStatus.CANCELLED:
             self.stdout.write(self.style.SUCCESS(f"Cancelled job {job.pk}."))
         else:
@@ -125,12 +153,32 @@ class Command(BaseCommand):
             )
 
     def do_retry(self, options: dict[str, Any]) -> None:
-        job = services.job_retry(job_id=selectors.job_get(job_id=options["id"]).pk)
+        job = services.job_retry(job_id=selectors.job_get(job_id=options["id"]).pk, by=_actor(options))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Job {job.pk} is queued again (attempt {job.attempts + 1} of at most {job.max_attempts})."
             )
         )
+
+    def do_pause(self, options: dict[str, Any]) -> None:
+        until = _when(options["until"]) if options["until"] else None
+        pause = services.pause_set(kind=options["kind"], name=options["name"], until=until, by=_actor(options))
+        ends = f" until {pause.until.isoformat()}" if pause.until else " until resumed"
+        self.stdout.write(self.style.SUCCESS(f"Paused {pause.get_kind_display()} {pause.name}{ends}."))
+
+    def do_resume(self, options: dict[str, Any]) -> None:
+        published = services.pause_lift(kind=options["kind"], name=options["name"], by=_actor(options))
+        self.stdout.write(self.style.SUCCESS(
+            f"Resumed {options['kind']} {options['name']}; {published} waiting job(s) published."))
+
+    def do_pauses(self, options: dict[str, Any]) -> None:
+        pauses = selectors.active_pauses()
+        if not pauses:
+            self.stdout.write("Nothing is paused.")
+            return
+        rows = [(p.kind, p.name, p.paused_by_name, presenters.iso(p.paused_at), presenters.iso(p.until) or "resumed",
+                 p.reason) for p in pauses]
+        self.stdout.write(presenters.format_table(("KIND", "NAME", "BY", "SINCE", "UNTIL", "REASON"), rows))
 
     def do_stats(self, options: dict[str, Any]) -> None:
         filters: dict[str, Any] = {}
@@ -151,3 +199,34 @@ class Command(BaseCommand):
 
     def write_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data))
+
+
+def _acting(parser: CommandParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="USERNAME",
+                        help="Act as this user: their permissions are checked and the audit log names them. "
+                             "Without it the command acts with the shell's full rights, recorded under the "
+                             "operating system's user name.")
+    parser.add_argument("--reason", default="", help="Why: kept in the audit log with the action.")
+
+
+def _actor(options: dict[str, Any]) -> Actor:
+    reason = options.get("reason") or ""
+    if len(reason) > 1000:
+        raise CommandError(f"--reason: is {len(reason)} characters long, over the limit of 1000")
+    if options.get("as_user"):
+        user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: options["as_user"]}).first()
+        if user is None or not user.is_active:
+            raise CommandError(f"--as: no active user {options['as_user']!r}")
+        return Actor(user=user, source=Source.COMMAND, reason=reason)
+    return Actor(user=None, source=Source.COMMAND, reason=reason, name=f"{getpass.getuser()} (shell)")
+
+
+def _when(text: str) -> datetime:
+    """--until: minutes from now, or an ISO 8601 moment with its offset."""
+    if text.strip().isdigit():
+        return timezone.now() + timedelta(minutes=int(text))
+    moment = parse_datetime(text.strip())
+    if moment is None or timezone.is_naive(moment):
+        raise CommandError(f"--until: {text!r} is neither a number of minutes nor an ISO 8601 date and time with "
+                           "its offset (such as 2026-12-04T06:00:00+00:00)")
+    return moment

@@ -1,4 +1,4 @@
-"""The Job record, one JobAttempt per execution, and the tenancy a job is scoped to.
+"""The Job record and one JobAttempt per execution.
 
 Only `jobs.services` writes a Job; read through `jobs.selectors`.
 
@@ -35,62 +35,9 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from jobs.conf import conf
+from jobs.models.marks import DeliveryMark
+from jobs.models.tenancy import Organization, Project
 from jobs.states import FINAL_STATUSES, AttemptOutcome, JobStatus
-
-
-class Organization(models.Model):
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=100, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    # Job quotas for each member creating jobs in this organization. NULL: the JOBS_QUOTA_*
-    # setting applies; 0: no limit of that kind.
-    jobs_per_minute = models.PositiveIntegerField(
-        null=True, blank=True,
-        help_text="Jobs a member may create per minute here (empty: JOBS_QUOTA_PER_MINUTE; 0: no limit).",
-    )
-    jobs_per_hour = models.PositiveIntegerField(
-        null=True, blank=True,
-        help_text="Jobs a member may create per hour here (empty: JOBS_QUOTA_PER_HOUR; 0: no limit).",
-    )
-    jobs_per_day = models.PositiveIntegerField(
-        null=True, blank=True,
-        help_text="Jobs a member may create per day here (empty: JOBS_QUOTA_PER_DAY; 0: no limit).",
-    )
-    max_payload_bytes = models.PositiveIntegerField(
-        null=True, blank=True,
-        help_text="Largest job input in bytes here (empty: JOBS_MAX_PAYLOAD_BYTES; it can only lower that limit).",
-    )
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Membership(models.Model):
-    class Role(models.TextChoices):
-        MEMBER = "member", "Member"
-        ADMIN = "admin", "Admin"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org")]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.organization} ({self.role})"
-
-
-class Project(models.Model):
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="projects", null=True, blank=True
-    )
-    name = models.CharField(max_length=200)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.name
 
 
 def due_q(now: datetime) -> Q:
@@ -247,11 +194,23 @@ class Job(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     estimated_duration = models.FloatField(null=True, blank=True, help_text="seconds")
     actual_duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    # a failed job's error class and first line, normalised and hashed (`jobs.error_groups`):
+    # the console groups failures by it
+    error_group = models.CharField(max_length=32, blank=True, default="")
 
     objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
+        # what an operator may do beyond seeing jobs (`jobs.services.permissions`)
+        permissions = [
+            ("view_job_payload", "Can view the inputs and results of jobs"),
+            ("view_sensitive_input", "Can view the input fields a handler declares sensitive"),
+            ("cancel_job", "Can cancel jobs"),
+            ("retry_job", "Can retry jobs"),
+            ("bulk_job", "Can act on many jobs at once"),
+            ("pause_work", "Can pause and resume queues and job types"),
+        ]
         indexes = [
             models.Index(fields=["-created_at"], name="job_created_idx"),
             models.Index(fields=["status", "-created_at"], name="job_status_created_idx"),
@@ -283,6 +242,11 @@ class Job(models.Model):
             # most jobs have no queue-wait timeout: they need no entry here
             models.Index(fields=["expires_at"], name="job_queued_expiring_idx",
                          condition=Q(status="queued", expires_at__isnull=False)),
+            # the console's per-minute rollup reads jobs by the time they finished
+            models.Index(fields=["completed_at"], name="job_completed_idx", condition=Q(completed_at__isnull=False)),
+            # failures grouped by error, read from the index alone
+            models.Index(fields=["error_group", "type", "completed_at"], name="job_failed_group_idx",
+                         condition=Q(status="failed")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),
@@ -334,39 +298,3 @@ class JobAttempt(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
-
-
-class DeliveryMark(models.Model):
-    """How far workers have taken the messages of one queue at one priority: the dispatch
-    time of the newest message a worker claimed (or of a probe it saw).
-
-    Redis hands out each (queue, priority) list in the order it was filled, so a queued job
-    whose message went out well before this mark and was never claimed has lost its message
-    (`jobs.services.sweeper`). Workers raise the mark at most every heartbeat interval; the sweeper
-    sends a probe through a quiet queue to raise it there.
-    """
-
-    queue = models.CharField(max_length=100)
-    priority = models.PositiveSmallIntegerField()
-    # NULL until a worker took a message (a probe may be out before that)
-    delivered_through = models.DateTimeField(null=True, blank=True)
-    probe_sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["queue", "priority"], name="delivery_mark_unique_queue")]
-
-    def __str__(self) -> str:
-        return f"{self.queue} priority {self.priority}: through {self.delivered_through:%Y-%m-%d %H:%M:%S}"
-
-
-class QuotaLock(models.Model):
-    """One row per quota scope (a user, alone or in one organization), locked with SELECT ...
-    FOR UPDATE while a job is counted against the quota and created, so that two requests at
-    once cannot both take the last unit. It holds no count: the Job rows are the count."""
-
-    scope = models.CharField(max_length=64, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-
-    def __str__(self) -> str:
-        return self.scope
