@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from audit.actors import Actor, Source
 from jobs.errors import ConveyorError
 from jobs.presenters import iso
 from scheduler import presenters, selectors, services
@@ -130,18 +131,18 @@ class _ScheduleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause selected schedules", permissions=["operate"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
-        self.apply(request, queryset, lambda s: services.schedule_pause(schedule=s), "pause",
+        self.apply(request, queryset, lambda s: services.schedule_pause(schedule=s, by=_by(request)), "pause",
                    lambda s: f"paused {s.name!r}")
 
     @admin.action(description="Resume selected schedules", permissions=["operate"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
-        self.apply(request, queryset, lambda s: services.schedule_resume(schedule=s), "resume",
+        self.apply(request, queryset, lambda s: services.schedule_resume(schedule=s, by=_by(request)), "resume",
                    lambda s: f"resumed {s.name!r}")
 
     @admin.action(description="Run selected schedules now", permissions=["operate"])
     def run_selected(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
         def run(schedule: ScheduledJob) -> str:
-            result = services.schedule_run_now(schedule=schedule)
+            result = services.schedule_run_now(schedule=schedule, by=_by(request))
             if result.outcome not in ("created", "sent"):
                 raise ConveyorError(f"schedule {schedule.name!r}: {result.reason}")
             return f"started {schedule.name!r} ({f'job {result.job.pk}' if result.job else f'task {result.task_id}'})"
@@ -230,8 +231,12 @@ class UserScheduleAdmin(_ScheduleAdmin):
                      "created_at", "updated_at")
 
     def delete_model(self, request: HttpRequest, obj: ScheduledJob) -> None:
-        services.schedule_delete(schedule=obj)
+        services.schedule_delete(schedule=obj, by=_by(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
         for schedule in queryset:
-            services.schedule_delete(schedule=schedule)
+            services.schedule_delete(schedule=schedule, by=_by(request))
+
+
+def _by(request: HttpRequest) -> Actor:
+    return Actor.from_request(request, Source.ADMIN)

@@ -7,6 +7,7 @@ the services) and the small tenancy models.
     counting.py  estimated counts for large tables
     tenancy.py   organizations, memberships, projects
     pauses.py    pause and resume queues and job types
+    tokens.py    API tokens: listed and revoked (with an audit entry)
 
 Importing this package registers every model with the admin site.
 """
@@ -16,10 +17,11 @@ from jobs.admin.counting import ESTIMATE_COUNT_ABOVE, EstimatedCountPaginator, e
 from jobs.admin.filters import QueueFilter, StuckFilter, TypeFilter
 from jobs.admin.job import JobAdmin, JobAttemptInline
 from jobs.admin.pauses import PauseAdmin
+from jobs.admin.tokens import ApiTokenAdmin
 from jobs.admin.tenancy import MembershipAdmin, MembershipInline, OrganizationAdmin, ProjectAdmin
 
 __all__ = [
-    "ESTIMATE_COUNT_ABOVE", "EstimatedCountPaginator", "JobAdmin", "JobAttemptInline", "MembershipAdmin",
+    "ESTIMATE_COUNT_ABOVE", "ApiTokenAdmin", "EstimatedCountPaginator", "JobAdmin", "JobAttemptInline", "MembershipAdmin",
     "MembershipInline", "OrganizationAdmin", "PauseAdmin", "ProjectAdmin", "QueueFilter", "StuckFilter", "TypeFilter",
     "estimated_row_count",
 ]

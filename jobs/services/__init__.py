@@ -41,6 +41,7 @@ from jobs.services.rescuer import job_rescue, jobs_rescue_stale
 from jobs.services.retention import jobs_delete_expired
 from jobs.services.submit import job_submit, jobs_submit_bulk
 from jobs.services.sweeper import jobs_sweep
+from jobs.services.tokens import api_token_create, api_tokens_revoke
 from jobs.services.transitions import _explain_miss, _transition
 from jobs.services.untracked import untracked_job_send
 from jobs.states import AttemptOutcome
@@ -56,6 +57,8 @@ __all__ = [
     "BulkOutcome",
     "Liveness",
     "Outcome",
+    "api_token_create",
+    "api_tokens_revoke",
     "_explain_miss",
     "_transition",
     "check_input_schema",

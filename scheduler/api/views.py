@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from api.permissions import no_such_organization, not_a_member
 from api.schema import ORG_ID, error_responses
 from api.views import SERVICE_FIELD_NAMES, ApiView, path_id, valid
+from audit.actors import Actor, Source
 from jobs import selectors as job_selectors
 from jobs.models import Organization
 from scheduler import presenters, selectors, services
@@ -129,7 +130,7 @@ def _create(request: Request, body_class: type[s.ScheduleWriteSerializer], organ
     arguments = _service_arguments(request, _valid(body_class, request.data))
     if organization is not None:
         arguments["organization"] = organization
-    schedule = services.schedule_create(owner=request.user, **arguments)
+    schedule = services.schedule_create(owner=request.user, by=_by(request), **arguments)
     return Response(_present(schedule), status=status.HTTP_201_CREATED,
                     headers={"Location": reverse("api-schedule", kwargs={"id": str(schedule.pk)})})
 
@@ -188,7 +189,7 @@ class ScheduleDetailView(SchedulesApiView):
     def patch(self, request: Request, id: str) -> Response:
         schedule = _manageable(request, id, "change")
         changes = _service_arguments(request, _valid(s.ScheduleWriteSerializer, request.data, partial=True))
-        return Response(_present(services.schedule_update(schedule=schedule, **changes)))
+        return Response(_present(services.schedule_update(schedule=schedule, by=_by(request), **changes)))
 
     @extend_schema(
         operation_id="schedules_delete",
@@ -199,7 +200,7 @@ class ScheduleDetailView(SchedulesApiView):
         tags=["schedules"],
     )
     def delete(self, request: Request, id: str) -> Response:
-        services.schedule_delete(schedule=_manageable(request, id, "delete"))
+        services.schedule_delete(schedule=_manageable(request, id, "delete"), by=_by(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -221,7 +222,7 @@ class ScheduleRunView(SchedulesApiView):
         tags=["schedules"],
     )
     def post(self, request: Request, id: str) -> Response:
-        result = services.schedule_run_now(schedule=_manageable(request, id, "run"))
+        result = services.schedule_run_now(schedule=_manageable(request, id, "run"), by=_by(request))
         job = result.job
         body = {
             "scheduleId": result.schedule_id,
@@ -263,3 +264,7 @@ class OrgSchedulesView(SchedulesApiView):
     def post(self, request: Request, orgId: str) -> Response:
         org = _organization(request, path_id(orgId, "orgId"))
         return _create(request, s.OrgScheduleWriteSerializer, organization=org)
+
+
+def _by(request: Request) -> Actor:
+    return Actor.from_request(request, Source.API)

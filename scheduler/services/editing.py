@@ -13,9 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTasks
 
+from audit.actors import Actor
 from jobs.models import Organization
 from scheduler.errors import ScheduleConflict, ScheduleValidationError
 from scheduler.models import CatchUp, Overlap, ScheduledJob, ScheduleKind
+from scheduler.services.auditing import schedule_audited
 from scheduler.services.beat import beat_remove, beat_update
 from scheduler.services.timing import first_run
 from scheduler.services.validation import FIELDS, TIMING_FIELDS, validated_schedule
@@ -45,6 +47,7 @@ def schedule_create(
     catch_up: str = CatchUp.RUN_ONCE,
     description: str = "",
     now: datetime | None = None,
+    by: Actor | None = None,
 ) -> ScheduledJob:
     """Create a user's schedule and its PeriodicTask; ScheduleValidationError names the bad field."""
     if owner is None or getattr(owner, "pk", None) is None:
@@ -63,6 +66,7 @@ def schedule_create(
         schedule.next_run_at = first_run(schedule, now) if schedule.is_active else None
         schedule.save(force_insert=True)
         beat_update(schedule)
+        schedule_audited(by, "create", schedule)
     logger.info("%s created: %s, next run %s", schedule, schedule.cron_expression() or
                 f"every {schedule.interval_seconds:g}s", schedule.next_run_at)
     return schedule
@@ -74,7 +78,8 @@ def _require_user_schedule(schedule: ScheduledJob, action: str) -> None:
                                          f"be {action}, only paused, resumed or run now")
 
 
-def schedule_update(*, schedule: ScheduledJob, now: datetime | None = None, **changes: Any) -> ScheduledJob:
+def schedule_update(*, schedule: ScheduledJob, now: datetime | None = None, by: Actor | None = None,
+                    **changes: Any) -> ScheduledJob:
     """Change some fields of a user's schedule (a PATCH). Timing changes move the next run to
     the new timetable's next tick; unknown fields raise."""
     _require_user_schedule(schedule, "edited")
@@ -97,14 +102,17 @@ def schedule_update(*, schedule: ScheduledJob, now: datetime | None = None, **ch
         locked.updated_at = now
         locked.save()
         beat_update(locked)
+        schedule_audited(by, "change", locked, ", ".join(sorted(changes)),
+                         {"changed": {key: str(value) for key, value in changes.items()}})
     logger.info("%s updated: %s", locked, ", ".join(sorted(changes)))
     return locked
 
 
-def schedule_delete(*, schedule: ScheduledJob) -> None:
+def schedule_delete(*, schedule: ScheduledJob, by: Actor | None = None) -> None:
     """Delete a user's schedule and its PeriodicTask (the jobs it created stay)."""
     _require_user_schedule(schedule, "deleted")
     with transaction.atomic():
+        schedule_audited(by, "delete", schedule)
         ScheduledJob.objects.filter(pk=schedule.pk).delete()
         beat_remove(schedule)
         PeriodicTasks.update_changed()

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.actors import Actor
 from config.celery import app
 from handlers.registry import get_handler
 from jobs import services as job_services
@@ -35,6 +36,7 @@ from jobs.storage import durability
 from scheduler.errors import ScheduleConflict
 from scheduler.models import CatchUp, FireOutcome, Overlap, ScheduledJob
 from scheduler.selectors import schedule_unfinished_jobs
+from scheduler.services.auditing import schedule_audited, schedule_permitted
 from scheduler.services.timing import due_tick, first_run, iso, tolerance
 from telemetry import metrics
 
@@ -172,16 +174,17 @@ def schedules_fire_overdue(*, now: datetime | None = None, limit: int = 500) -> 
     return fired
 
 
-def schedule_run_now(*, schedule: ScheduledJob, now: datetime | None = None) -> FireResult:
+def schedule_run_now(*, schedule: ScheduledJob, now: datetime | None = None, by: Actor | None = None) -> FireResult:
     """Start one run now, outside the timetable (next_run_at is unchanged). The overlap policy
     holds: "skip" refuses while a previous run is queued or running (ScheduleConflict). Job
     errors (quota, validation) propagate: nothing was created."""
     now = now or timezone.now()
     note = "run now"
+    schedule_permitted(by, "run_now", schedule)
     if schedule.fires_through_task:
-        return _send_task(schedule, now, note)
+        return _audited_run(by, schedule, _send_task(schedule, now, note))
     if _is_untracked(schedule):
-        return _send_untracked_job(schedule, now, now, note)
+        return _audited_run(by, schedule, _send_untracked_job(schedule, now, now, note))
     with transaction.atomic():
         # the row lock serializes this with a tick firing at the same moment (its claim UPDATE)
         locked = (ScheduledJob.objects.select_for_update(of=("self",)).select_related("owner", "organization")
@@ -191,8 +194,15 @@ def schedule_run_now(*, schedule: ScheduledJob, now: datetime | None = None) -> 
                                            "overlap policy is 'skip'")
         job, _ = _create_job(locked, locked.job_key(f"now:{iso(now)}:{uuid.uuid4().hex[:8]}"))
         _record(locked.pk, now, FireOutcome.CREATED, f"{note}: job {job.pk}", job=job, counted=True)
+        schedule_audited(by, "run_now", locked, f"job {job.pk}", {"job": str(job.pk)})
     logger.info("%s run now: job %s", locked, job.pk)
     return FireResult(locked.pk, FireOutcome.CREATED, note, now, job=job)
+
+
+def _audited_run(by: Actor | None, schedule: ScheduledJob, result: FireResult) -> FireResult:
+    with transaction.atomic():
+        schedule_audited(by, "run_now", schedule, result.outcome or result.reason)
+    return result
 
 
 # --- what a tick starts ---------------------------------------------------------------------------

@@ -11,18 +11,21 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actors import Actor
 from scheduler.models import ScheduledJob
+from scheduler.services.auditing import schedule_audited
 from scheduler.services.beat import beat_update
 from scheduler.services.timing import first_run
 
 logger = logging.getLogger("conveyor.scheduler")
 
 
-def schedule_pause(*, schedule: ScheduledJob, now: datetime | None = None) -> ScheduledJob:
+def schedule_pause(*, schedule: ScheduledJob, now: datetime | None = None, by: Actor | None = None) -> ScheduledJob:
     """Stop firing (either kind) until resumed; a system schedule stays paused across syncs."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = ScheduledJob.objects.select_for_update().get(pk=schedule.pk)
+        schedule_audited(by, "pause", locked)
         if not locked.paused:
             locked.paused = True
             locked.updated_at = now
@@ -32,11 +35,12 @@ def schedule_pause(*, schedule: ScheduledJob, now: datetime | None = None) -> Sc
     return locked
 
 
-def schedule_resume(*, schedule: ScheduledJob, now: datetime | None = None) -> ScheduledJob:
+def schedule_resume(*, schedule: ScheduledJob, now: datetime | None = None, by: Actor | None = None) -> ScheduledJob:
     """Fire again from the next tick after now: ticks that passed while paused are not caught up."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = ScheduledJob.objects.select_for_update().get(pk=schedule.pk)
+        schedule_audited(by, "resume", locked)
         if locked.paused:
             locked.paused = False
             locked.next_run_at = first_run(locked, now) if locked.enabled else None

@@ -10,9 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from knox.models import AuthToken
 
-from jobs import presenters, selectors
+from audit.commands import actor_from_options, add_actor_arguments
+from jobs import presenters, selectors, services
 from jobs.conf import conf
 
 MAX_DAYS = 3650
@@ -38,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--quiet", action="store_true", help="Print only the token (for scripts), without the explanation."
         )
+        add_actor_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = options["username"]
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         if not user.is_active:
             raise CommandError(f"USERNAME: user {username!r} is inactive; activate it first")
         expiry = self._lifetime(options)
-        instance, token = AuthToken.objects.create(user=user, expiry=expiry)
+        instance, token = services.api_token_create(user=user, expiry=expiry, by=actor_from_options(options))
         if options["quiet"]:
             self.stdout.write(token)
             return

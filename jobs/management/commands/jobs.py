@@ -6,17 +6,15 @@ carrying the service's own message, which names the job and its current status.
 """
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from audit.actors import Actor, Source
+from audit.commands import actor_from_options, add_actor_arguments
 from jobs import presenters, selectors, services
 from jobs.errors import ConveyorError, JobValidationError
 from jobs.models import PauseKind
@@ -66,7 +64,7 @@ class Command(BaseCommand):
             description="Cancel a queued job now; a running job stops at its next progress report.",
         )
         cancel.add_argument("id", metavar="ID", help="The job's id (a UUID).")
-        _acting(cancel)
+        add_actor_arguments(cancel)
 
         retry = actions.add_parser(
             "retry",
@@ -74,7 +72,7 @@ class Command(BaseCommand):
             description="Queue a failed or cancelled job again, with a fresh budget of attempts.",
         )
         retry.add_argument("id", metavar="ID", help="The job's id (a UUID).")
-        _acting(retry)
+        add_actor_arguments(retry)
 
         pause = actions.add_parser(
             "pause", help="Pause a queue or a job type.",
@@ -85,13 +83,13 @@ class Command(BaseCommand):
         pause.add_argument("name", metavar="NAME", help="The queue's or the job type's name.")
         pause.add_argument("--until", metavar="WHEN", help="When the pause ends by itself: an ISO 8601 date and time "
                                                            "(with its offset), or a number of minutes from now.")
-        _acting(pause)
+        add_actor_arguments(pause)
 
         resume = actions.add_parser("resume", help="Resume a paused queue or job type.",
                                     description="Resume a paused queue or job type; its waiting jobs are published.")
         resume.add_argument("kind", choices=PauseKind.values, help="What to resume: a queue or a job type.")
         resume.add_argument("name", metavar="NAME", help="The queue's or the job type's name.")
-        _acting(resume)
+        add_actor_arguments(resume)
 
         actions.add_parser("pauses", help="List the pauses in force.", description="List the pauses in force.")
 
@@ -142,7 +140,7 @@ class Command(BaseCommand):
 
     def do_cancel(self, options: dict[str, Any]) -> None:
         # job_get first: a malformed id gets its own message instead of a database error
-        job = services.job_cancel(job_id=selectors.job_get(job_id=options["id"]).pk, by=_actor(options))
+        job = services.job_cancel(job_id=selectors.job_get(job_id=options["id"]).pk, by=actor_from_options(options))
         if job.status == JobStatus.CANCELLED:
             self.stdout.write(self.style.SUCCESS(f"Cancelled job {job.pk}."))
         else:
@@ -153,7 +151,7 @@ class Command(BaseCommand):
             )
 
     def do_retry(self, options: dict[str, Any]) -> None:
-        job = services.job_retry(job_id=selectors.job_get(job_id=options["id"]).pk, by=_actor(options))
+        job = services.job_retry(job_id=selectors.job_get(job_id=options["id"]).pk, by=actor_from_options(options))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Job {job.pk} is queued again (attempt {job.attempts + 1} of at most {job.max_attempts})."
@@ -162,12 +160,13 @@ class Command(BaseCommand):
 
     def do_pause(self, options: dict[str, Any]) -> None:
         until = _when(options["until"]) if options["until"] else None
-        pause = services.pause_set(kind=options["kind"], name=options["name"], until=until, by=_actor(options))
+        by = actor_from_options(options)
+        pause = services.pause_set(kind=options["kind"], name=options["name"], until=until, by=by)
         ends = f" until {pause.until.isoformat()}" if pause.until else " until resumed"
         self.stdout.write(self.style.SUCCESS(f"Paused {pause.get_kind_display()} {pause.name}{ends}."))
 
     def do_resume(self, options: dict[str, Any]) -> None:
-        published = services.pause_lift(kind=options["kind"], name=options["name"], by=_actor(options))
+        published = services.pause_lift(kind=options["kind"], name=options["name"], by=actor_from_options(options))
         self.stdout.write(self.style.SUCCESS(
             f"Resumed {options['kind']} {options['name']}; {published} waiting job(s) published."))
 
@@ -199,26 +198,6 @@ class Command(BaseCommand):
 
     def write_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data))
-
-
-def _acting(parser: CommandParser) -> None:
-    parser.add_argument("--as", dest="as_user", metavar="USERNAME",
-                        help="Act as this user: their permissions are checked and the audit log names them. "
-                             "Without it the command acts with the shell's full rights, recorded under the "
-                             "operating system's user name.")
-    parser.add_argument("--reason", default="", help="Why: kept in the audit log with the action.")
-
-
-def _actor(options: dict[str, Any]) -> Actor:
-    reason = options.get("reason") or ""
-    if len(reason) > 1000:
-        raise CommandError(f"--reason: is {len(reason)} characters long, over the limit of 1000")
-    if options.get("as_user"):
-        user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: options["as_user"]}).first()
-        if user is None or not user.is_active:
-            raise CommandError(f"--as: no active user {options['as_user']!r}")
-        return Actor(user=user, source=Source.COMMAND, reason=reason)
-    return Actor(user=None, source=Source.COMMAND, reason=reason, name=f"{getpass.getuser()} (shell)")
 
 
 def _when(text: str) -> datetime:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.commands import actor_from_options, add_actor_arguments
 from jobs.errors import ConveyorError
 from jobs.presenters import format_table
 from scheduler import presenters, selectors, services
@@ -40,16 +41,19 @@ class Command(BaseCommand):
                                              "previous run is queued or running if its overlap policy is 'skip'.")
         run.add_argument("name", metavar="NAME", help=_NAME_HELP)
         run.add_argument("--json", action="store_true", help="Print what was started as one JSON object.")
+        add_actor_arguments(run)
 
         pause = actions.add_parser("pause", help="Stop a schedule firing until resumed.",
                                    description="Stop a schedule firing until resumed (a system schedule stays "
                                                "paused across syncs and beat restarts).")
         pause.add_argument("name", metavar="NAME", help=_NAME_HELP)
+        add_actor_arguments(pause)
 
         resume = actions.add_parser("resume", help="Let a paused schedule fire again.",
                                     description="Let a paused schedule fire again from its next tick; the ticks "
                                                 "that passed while it was paused are not caught up.")
         resume.add_argument("name", metavar="NAME", help=_NAME_HELP)
+        add_actor_arguments(resume)
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = getattr(self, f"do_{options['action']}")
@@ -74,7 +78,7 @@ class Command(BaseCommand):
 
     def do_run(self, options: dict[str, Any]) -> None:
         schedule = selectors.schedule_find(ref=options["name"])
-        result = services.schedule_run_now(schedule=schedule)
+        result = services.schedule_run_now(schedule=schedule, by=actor_from_options(options))
         if result.outcome not in ("created", "sent"):
             raise CommandError(f"schedule {schedule.name!r} was not run: {result.reason}")
         started = f"job {result.job.pk}" if result.job is not None else f"task {result.task_id}"
@@ -86,11 +90,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Schedule {schedule.name!r} ({schedule.pk}) started {started}."))
 
     def do_pause(self, options: dict[str, Any]) -> None:
-        schedule = services.schedule_pause(schedule=selectors.schedule_find(ref=options["name"]))
+        schedule = services.schedule_pause(schedule=selectors.schedule_find(ref=options["name"]),
+                                           by=actor_from_options(options))
         self.stdout.write(self.style.SUCCESS(f"Paused schedule {schedule.name!r} ({schedule.pk})."))
 
     def do_resume(self, options: dict[str, Any]) -> None:
-        schedule = services.schedule_resume(schedule=selectors.schedule_find(ref=options["name"]))
+        schedule = services.schedule_resume(schedule=selectors.schedule_find(ref=options["name"]),
+                                            by=actor_from_options(options))
         nxt = schedule.next_run_at.isoformat() if schedule.next_run_at else "as beat sends it"
         note = "" if schedule.enabled else " It stays disabled by its definition."
         self.stdout.write(self.style.SUCCESS(f"Resumed schedule {schedule.name!r} ({schedule.pk}); next run "
