@@ -21,6 +21,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from jobs import selectors
+from jobs.error_groups import error_group
 from jobs.errors import JobNotFound, JobValidationError
 from jobs.models import Job, JobAttempt, Membership, Organization, Project
 from tests.factories import job_in_status
@@ -513,5 +514,9 @@ def test_seed_jobs_inserts_the_count_spread_over_statuses():
     assert Job.objects.count() == 300 and "Inserted 300 jobs" in out.getvalue()
     assert Job.objects.values("status").distinct().count() >= 3
     assert Job.objects.filter(created_by__isnull=True).count() == 0
+    # failures fall into a few error groups, as a real table's do, each group's errors alike
+    failed = list(Job.objects.filter(status="failed").values_list("error", "error_group"))
+    assert failed and all(group == error_group(error) != "" for error, group in failed)
+    assert len({group for _, group in failed}) <= 4 < len({error for error, _ in failed})
     with pytest.raises(CommandError, match="--count: must be at least 1"):
         call_command("seed_jobs", "--count", "0")

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from jobs.error_groups import error_group
 from jobs.models import Job, Membership, Organization, Project
 from jobs.states import JobStatus
 from jobs.storage import queries
@@ -24,9 +25,16 @@ from jobs.storage import queries
 _STATUSES = [JobStatus.COMPLETED] * 80 + [JobStatus.FAILED] * 8 + [JobStatus.CANCELLED] * 4 + \
     [JobStatus.QUEUED] * 6 + [JobStatus.RUNNING] * 2
 _TYPES = ["demo.sleep", "demo.flaky", "process-attachment", "consolidate-dossier", "sync-updated-dossiers"]
+# the failures a real table shows: a few kinds of error, each with values that vary per job
+_ERRORS = [
+    lambda rng: "RuntimeError: synthetic failure",
+    lambda rng: f"TimeoutError: upstream 10.0.0.{rng.randint(1, 254)} took {rng.randint(30, 90)} s",
+    lambda rng: f"KeyError: 'customer_{rng.randint(1, 5000)}'",
+    lambda rng: f"ValueError: row {rng.randint(1, 100_000)}: bad date",
+]
 # the columns each row gives, in order (the others take their defaults); also Job's keywords
 _COLUMNS = ["id", "type", "queue", "status", "progress", "progress_message", "input", "error", "error_traceback",
-            "priority", "attempts", "max_attempts", "rescues", "token", "created_by_id", "organization_id",
+            "error_group", "priority", "attempts", "max_attempts", "rescues", "token", "created_by_id", "organization_id",
             "project_id", "worker", "queued_at", "started_at", "completed_at", "created_at", "updated_at",
             "actual_duration"]
 
@@ -105,10 +113,11 @@ class Command(BaseCommand):
         elif rng.random() < 0.5:
             org = rng.choice(orgs)
         failed = status == JobStatus.FAILED
+        error = rng.choice(_ERRORS)(rng) if failed else ""
         return (
             uuid.uuid4(), rng.choice(_TYPES), "default", status,
             100 if status == JobStatus.COMPLETED else rng.randint(0, 99),
-            "", {"n": rng.randint(1, 10_000)}, "RuntimeError: synthetic failure" if failed else "", "",
+            "", {"n": rng.randint(1, 10_000), "customer_id": rng.randint(1, 5000)}, error, "", error_group(error),
             rng.randint(1, 10), 1 if not failed else 3, 3, 0, uuid.uuid4(), rng.choice(users), org, project,
             "seed@host" if started else "", created, started, done, created, done or started or created,
             (done - started).total_seconds() if done and started else None,
