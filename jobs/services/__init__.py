@@ -8,6 +8,8 @@
                  (complete, fail, acknowledge a cancel, release);
 - `operations`:  what users and operators do: cancel, retry, in bulk;
 - `pauses`:      pause and resume a queue or a job type;
+- `tenancy`:     organizations, projects and members (the `tenancy` command);
+- `tokens`:      API tokens made and revoked;
 - `permissions`: who may do what (checked by the services, so every door refuses alike);
 - `expiry`:      a queued job past its queue-wait timeout (or that can never run) ends failed;
 - `rescuer`:     running jobs whose worker died go back to queued (`Job.objects.stale`);
@@ -41,6 +43,15 @@ from jobs.services.rescuer import job_rescue, jobs_rescue_stale
 from jobs.services.retention import jobs_delete_expired
 from jobs.services.submit import job_submit, jobs_submit_bulk
 from jobs.services.sweeper import jobs_sweep
+from jobs.services.tenancy import (
+    MembershipAdded,
+    OrganizationCreated,
+    ProjectCreated,
+    membership_add,
+    membership_remove,
+    organization_create,
+    project_create,
+)
 from jobs.services.tokens import api_token_create, api_tokens_revoke
 from jobs.services.transitions import _explain_miss, _transition
 from jobs.services.untracked import untracked_job_send
@@ -56,7 +67,10 @@ system_job_send = untracked_job_send
 __all__ = [
     "BulkOutcome",
     "Liveness",
+    "MembershipAdded",
+    "OrganizationCreated",
     "Outcome",
+    "ProjectCreated",
     "api_token_create",
     "api_tokens_revoke",
     "_explain_miss",
@@ -80,6 +94,10 @@ __all__ = [
     "pause_lift",
     "pause_set",
     "job_submit",
+    "membership_add",
+    "membership_remove",
+    "organization_create",
+    "project_create",
     "jobs_cancel_bulk",
     "jobs_create_bulk",
     "jobs_delete_expired",

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser_support import chromium, launcher  # noqa: F401  (the browser tests' fixtures)
+
 
 @pytest.fixture(autouse=True)
 def _broker(broker: str) -> str:
