@@ -17,11 +17,11 @@ from jobs.admin.counting import ESTIMATE_COUNT_ABOVE, EstimatedCountPaginator, e
 from jobs.admin.filters import QueueFilter, StuckFilter, TypeFilter
 from jobs.admin.job import JobAdmin, JobAttemptInline
 from jobs.admin.pauses import PauseAdmin
-from jobs.admin.tokens import ApiTokenAdmin
 from jobs.admin.tenancy import MembershipAdmin, MembershipInline, OrganizationAdmin, ProjectAdmin
+from jobs.admin.tokens import ApiTokenAdmin
 
 __all__ = [
-    "ESTIMATE_COUNT_ABOVE", "ApiTokenAdmin", "EstimatedCountPaginator", "JobAdmin", "JobAttemptInline", "MembershipAdmin",
-    "MembershipInline", "OrganizationAdmin", "PauseAdmin", "ProjectAdmin", "QueueFilter", "StuckFilter", "TypeFilter",
-    "estimated_row_count",
+    "ESTIMATE_COUNT_ABOVE", "ApiTokenAdmin", "EstimatedCountPaginator", "JobAdmin", "JobAttemptInline",
+    "MembershipAdmin", "MembershipInline", "OrganizationAdmin", "PauseAdmin", "ProjectAdmin", "QueueFilter",
+    "StuckFilter", "TypeFilter", "estimated_row_count",
 ]

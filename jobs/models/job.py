@@ -194,8 +194,8 @@ class Job(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     estimated_duration = models.FloatField(null=True, blank=True, help_text="seconds")
     actual_duration = models.FloatField(null=True, blank=True, help_text="seconds")
-    # a failed job's error class and first line, normalised and hashed (`jobs.error_groups`):
-    # the console groups failures by it
+    # the last error's class and first line, normalised and hashed (`jobs.error_groups`), of a
+    # failed job or one queued for a retry: the console groups failures by it
     error_group = models.CharField(max_length=32, blank=True, default="")
 
     objects = JobQuerySet.as_manager()

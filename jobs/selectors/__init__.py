@@ -4,6 +4,7 @@
                  the jobs a bulk action or a quota counts
     listing.py   one page of a list with its total (exact up to a cap, estimated beyond)
     pauses.py    which queues and job types are paused
+    failures.py  failures grouped by error
     stuck.py     stale and unclaimed jobs (the Job queryset's predicates, shared with recovery)
     tenancy.py   users, organizations and projects by the reference an adapter was given
     access.py    who may see and act on a row owned by a user and an organization (jobs and
@@ -30,6 +31,7 @@ from jobs.selectors.access import (
     user_may_act_on,
     visible_jobs,
 )
+from jobs.selectors.failures import FailureGroup, failure_group_jobs, failure_group_retrying, failure_groups
 from jobs.selectors.listing import JobPage, estimated_count, estimated_table_rows, job_list
 from jobs.selectors.pauses import active_pauses, pause_of
 from jobs.selectors.reads import (
@@ -54,7 +56,8 @@ from jobs.selectors.tenancy import organization_find, organization_get, project_
 
 __all__ = [
     "MAX_LIST_LIMIT", "ORDERABLE_FIELDS", "UNSCOPED", "JobPage", "StuckKind",
-    "actionable_jobs", "active_pauses", "pause_of", "estimated_count", "estimated_table_rows",
+    "FailureGroup", "actionable_jobs", "active_pauses", "failure_group_jobs", "failure_group_retrying",
+    "failure_groups", "pause_of", "estimated_count", "estimated_table_rows",
     "is_person", "job_attempts", "job_get", "job_ids_for_action",
     "job_list", "job_queryset", "job_stats", "jobs_in_quota_scope", "may_act", "may_see", "may_use_organization",
     "memberships_of",

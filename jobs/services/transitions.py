@@ -18,7 +18,7 @@ from jobs.error_groups import error_group
 from jobs.errors import InvalidJobTransition, JobNotFound
 from jobs.models import Job, JobAttempt
 from jobs.services import reporting
-from jobs.states import ALLOWED_FROM, JobStatus
+from jobs.states import ALLOWED_FROM
 
 # the reason a write by an execution that lost its job gives
 _NOT_OWNED = "this execution no longer owns the job"
@@ -43,8 +43,8 @@ def _transition(
     if guard is not None:
         query = query.filter(guard)
     now = timezone.now()
-    if "error" in changes:  # a failed job joins its error's group; any other status leaves it
-        changes["error_group"] = error_group(changes["error"]) if target == JobStatus.FAILED else ""
+    if "error" in changes:  # the job joins its last error's group (failed, or queued for a retry)
+        changes["error_group"] = error_group(changes["error"])
     if query.update(status=target, updated_at=now, **changes) == 0:
         raise _explain_miss(job_id, target, reason)
 

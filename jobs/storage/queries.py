@@ -91,7 +91,8 @@ WITH done AS (
   UPDATE {JOB_TABLE}
      SET {J['status']} = '{JobStatus.COMPLETED.value}', {J['updated_at']} = %(now)s, {J['result']} = %(result)s,
          {J['progress']} = 100, {J['completed_at']} = %(now)s, {J['heartbeat_at']} = NULL,
-         {J['actual_duration']} = %(duration)s, {J['error']} = '', {J['error_traceback']} = ''
+         {J['actual_duration']} = %(duration)s, {J['error']} = '', {J['error_traceback']} = '',
+         {J['error_group']} = ''
    WHERE {J['id']} = %(id)s AND {J['status']} IN {status_in(COMPLETE_FROM)} AND {J['token']} = %(token)s
   RETURNING {J['id']}, {J['attempts']}
 ), attempt AS (

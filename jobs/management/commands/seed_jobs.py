@@ -34,9 +34,9 @@ _ERRORS = [
 ]
 # the columns each row gives, in order (the others take their defaults); also Job's keywords
 _COLUMNS = ["id", "type", "queue", "status", "progress", "progress_message", "input", "error", "error_traceback",
-            "error_group", "priority", "attempts", "max_attempts", "rescues", "token", "created_by_id", "organization_id",
-            "project_id", "worker", "queued_at", "started_at", "completed_at", "created_at", "updated_at",
-            "actual_duration"]
+            "error_group", "priority", "attempts", "max_attempts", "rescues", "token", "created_by_id",
+            "organization_id", "project_id", "worker", "queued_at", "started_at", "completed_at", "created_at",
+            "updated_at", "actual_duration"]
 
 
 class Command(BaseCommand):
