@@ -6,7 +6,7 @@ from datetime import timedelta
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config import env
+from config import env, log_settings
 
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
@@ -24,6 +24,7 @@ ALLOWED_HOSTS = env.env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"
 CSRF_TRUSTED_ORIGINS = env.env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    "console",  # first: its templates override the admin's index
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -105,52 +106,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-# One handler for every logger, the root included: CELERY_WORKER_HIJACK_ROOT_LOGGER is off, so
-# a Celery worker finds the root configured, keeps this handler and only sets the root's level
-# from `-l`. Its filter copies the running job (job_id, job_type, attempt, queue, worker) onto
-# every line logged while a worker runs it (telemetry.logs). LOG_FORMAT=json writes one JSON
-# object per line (python-json-logger) for a log pipeline; plain lines name the job in words.
-LOG_LEVEL = env.env_str("LOG_LEVEL", "INFO").strip().upper()
-if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
-LOG_FORMAT = env.env_str("LOG_FORMAT", "plain").strip().lower()
-if LOG_FORMAT not in {"plain", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is neither plain nor json.")
-# Celery logs "received" and "succeeded" (or "discarding", for a tick that expired) for every
-# run of these periodic tasks, every few seconds: at DEBUG. The tasks say at INFO (or WARNING)
-# themselves when they did something.
-_QUIET_PERIODIC_TASKS = ["jobs.rescue_stale_jobs", "jobs.sweep_unclaimed_jobs", "jobs.admit_waiting",
-                         "jobs.note_delivery", "scheduler.fire_overdue_schedules"]
-LOGGING: dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "job_context": {"()": "telemetry.logs.JobContextFilter"},
-        "quiet_periodic_tasks": {"()": "telemetry.logs.QuietTasks", "tasks": _QUIET_PERIODIC_TASKS},
-    },
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "telemetry.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["job_context"]},
-    },
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "conveyor": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # Django's default config prints django.* through a handler of its own in DEBUG; one
-        # handler here, so that no line comes out twice now that the root has one
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "celery.worker.strategy": {"filters": ["quiet_periodic_tasks"]},
-        "celery.app.trace": {"filters": ["quiet_periodic_tasks"]},
-        "celery.worker.request": {"filters": ["quiet_periodic_tasks"]},
-    },
-}
-if LOG_FORMAT == "json":
-    # these two keep formatters of their own otherwise (runserver's request lines, Celery's
-    # task logger), which read well as plain text
-    LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
-    LOGGING["loggers"]["celery.task"] = {"handlers": ["console"], "propagate": False}
+# Logging (one handler, the running job on every line, plain or JSON): config/log_settings.py
+LOG_LEVEL, LOG_FORMAT, LOGGING = log_settings.from_environment()
 
 # --- Celery -------------------------------------------------------------------------------
 REDIS_URL = env.redis_url()
@@ -259,6 +216,14 @@ METRICS_ALLOWED_NETWORKS = env.env_networks("METRICS_ALLOWED_NETWORKS")
 # How often each process moves its counters into Redis; how long one reading of the gauges serves.
 JOBS_METRICS_FLUSH_INTERVAL = env.env_float("JOBS_METRICS_FLUSH_INTERVAL", 1.0, minimum=0.05)
 JOBS_METRICS_CACHE_SECONDS = env.env_float("JOBS_METRICS_CACHE_SECONDS", 5.0, minimum=0)
+# The operators' console (docs/console.md): one shared reading of the overview per interval,
+# searches over unindexed fields bounded to the newest rows, bulk actions capped, the handler's
+# last log lines kept per job in Redis.
+JOBS_CONSOLE_REFRESH_SECONDS = env.env_float("JOBS_CONSOLE_REFRESH_SECONDS", 5.0, minimum=0)
+JOBS_CONSOLE_SCAN_ROWS = env.env_int("JOBS_CONSOLE_SCAN_ROWS", 100_000, minimum=1)
+JOBS_CONSOLE_BULK_MAX = env.env_int("JOBS_CONSOLE_BULK_MAX", 10_000, minimum=1)
+JOBS_LOG_LINES_KEPT = env.env_int("JOBS_LOG_LINES_KEPT", 200, minimum=0)
+JOBS_LOG_RETENTION_SECONDS = env.env_int("JOBS_LOG_RETENTION_SECONDS", 7 * 86400, minimum=1)
 # The `version` label of conveyor_build_info: what a deployment runs (a release tag, a commit).
 CONVEYOR_VERSION = env.env_str("CONVEYOR_VERSION", "unreleased")
 # Failure notifications (the notifications app, docs/notifications.md). A webhook's URL is
@@ -316,6 +281,7 @@ CELERY_TASK_ROUTES = {
     "jobs.admit_waiting": {"queue": JOBS_SYSTEM_QUEUE},
     "scheduler.fire_schedule": {"queue": JOBS_SYSTEM_QUEUE},
     "scheduler.fire_overdue_schedules": {"queue": JOBS_SYSTEM_QUEUE},
+    "console.rollup_minutes": {"queue": JOBS_SYSTEM_QUEUE},
 }
 # Every periodic task, the rescuer and the sweeper included, is a system schedule declared in
 # scheduler/system.py and synced into django-celery-beat's tables when beat starts (and by

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
+    path("admin/console/", include("console.urls")),
     path("admin/", admin.site.urls),
     path("", include("observability.urls")),
     path("api/", include("jobs.api.urls")),

@@ -91,6 +91,14 @@ SYSTEM_SCHEDULES: list[SystemSchedule] = [
         description="Fire schedules whose tick passed without beat's message (lost message, beat "
         "down, a crontab beat skipped): once, by the catch-up policy.",
     ),
+    # --- the operators' console (console/rollup.py) ------------------------------------------
+    SystemSchedule(
+        name="console:rollup-minutes",
+        task="console.rollup_minutes",
+        every=15,
+        overlap=Overlap.ALLOW,
+        description="Count the jobs created and finished in the last minutes into the console's time buckets.",
+    ),
     # --- temporary files ---------------------------------------------------------------------
     SystemSchedule(
         name="storage:cleanup",
