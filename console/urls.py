@@ -4,10 +4,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from console import views
+from console import failures, views
 
 app_name = "console"
 
 urlpatterns = [
     path("", admin.site.admin_view(views.overview), name="overview"),
+    path("failures/", admin.site.admin_view(failures.failures), name="failures"),
 ]
