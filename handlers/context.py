@@ -3,12 +3,17 @@
 The runner gives the context a `JobLink`: what stands between the context and the job's record
 (the Job row of a tracked job, the worker log of an untracked one). A handler sees only its
 input, the attempt number, and three verbs: progress, log and check_cancelled.
+
+`log()` writes to the worker's log and, when the link keeps lines (`LineKeeper`: a tracked
+job's does), hands it the line too, so that the job's page shows its last lines. Keeping a
+line is best effort: it never raises into the handler.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from handlers.errors import JobCancelled
@@ -24,6 +29,13 @@ class JobLink(Protocol):
 
     def cancel_requested(self) -> bool:
         """True when a cancel has been requested."""
+
+
+class LineKeeper(Protocol):
+    """A link that also keeps the job's log lines (for the job's page)."""
+
+    def write_log(self, attempt: int, level: int, message: str) -> None:
+        """Keep one line; must not raise (a lost line must never fail the job)."""
 
 
 # older name of JobLink
@@ -95,5 +107,28 @@ class JobContext:
                 raise JobCancelled(self.job_id)
 
     def log(self, message: str, *args: Any, level: int = logging.INFO) -> None:
-        """Log a line tagged with the job's id, type and attempt."""
+        """Log a line tagged with the job's id, type and attempt (`message % args`, as logging
+        formats it); the job's page shows the last lines of a tracked job."""
         self.logger.log(level, f"job {self.job_id} [{self.type} attempt {self.attempt}] {message}", *args)
+        keeper = getattr(self._link, "write_log", None)
+        if keeper is None:
+            return
+        try:
+            keeper(self.attempt, level, _formatted(message, args))
+        except Exception:  # a link that broke its promise still costs the handler nothing
+            logger.debug("job %s: log line not kept", self.job_id, exc_info=True)
+
+
+def _formatted(message: str, args: tuple[Any, ...]) -> str:
+    """The line as logging would print it; arguments that do not fit the format are appended,
+    as a line with a mistake in it is still worth keeping."""
+    text = str(message)
+    if not args:
+        return text
+    values: Any = args
+    if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        values = args[0]  # "%(name)s" with one mapping, as logging reads it
+    try:
+        return text % values
+    except (TypeError, ValueError, KeyError):
+        return f"{text} {' '.join(repr(arg) for arg in args)}"

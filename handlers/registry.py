@@ -1,7 +1,8 @@
 """The registry of job types: `@handler("type", ...)` declares a type and its policy once.
 
     @handler("imports.csv", queue="imports", concurrency=2, concurrency_key="org",
-             dedup_key="import-{file_id}", debounce=2, timeout=600, schema=CsvImport)
+             dedup_key="import-{file_id}", debounce=2, timeout=600, schema=CsvImport,
+             sensitive=("api_token",))
     def import_csv(ctx: JobContext) -> dict: ...
 
 Every option defaults from settings. Registration validates every option and raises
@@ -125,6 +126,8 @@ class HandlerSpec:
     schema: Any = None
     tracked: bool = True
     description: str = ""
+    # top-level input keys shown masked to those who may not see them (`jobs.selectors.payload`)
+    sensitive: tuple[str, ...] = ()
 
     @property
     def system(self) -> bool:
@@ -163,6 +166,7 @@ class HandlerSpec:
             "timeout": {"soft": self.timeout.soft, "hard": self.timeout.hard} if self.timeout else None,
             "queueTimeout": self.queue_timeout,
             "system": self.system,
+            "sensitive": list(self.sensitive),
         }
 
 
@@ -193,6 +197,7 @@ def handler(
     schema: Any = None,
     tracked: bool | None = None,
     system: bool | None = None,
+    sensitive: tuple[str, ...] | list[str] = (),
 ) -> Callable[[HandlerFunc], HandlerFunc]:
     """Register the decorated function as the handler of `job_type`.
 
@@ -200,7 +205,9 @@ def handler(
 
     `timeout` is the soft limit in seconds (the hard limit is then soft + JOBS_HARD_TIMEOUT_GRACE)
     or a (soft, hard) pair. `debounce` needs a `dedup_key`: triggers with the same key within
-    the window give one run, a window after the last trigger.
+    the window give one run, a window after the last trigger. `sensitive` names top-level
+    input keys (`("password", "token")`) that the console and the API mask for a viewer who is
+    not the job's owner and lacks the permission jobs.view_sensitive_input.
     """
 
     def register(func: HandlerFunc) -> HandlerFunc:
@@ -224,6 +231,7 @@ def handler(
             schema=schema,
             tracked=is_tracked,
             description=(func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else "",
+            sensitive=_sensitive(sensitive),
         )
         for problem in validate(spec):
             raise HandlerConfigurationError(problem)
@@ -241,6 +249,12 @@ def _tracked(where: str, tracked: bool | None, system: bool | None) -> bool:
         raise HandlerConfigurationError(f"{where}: tracked={tracked!r} contradicts system={system!r} "
                                         "(system=True is the older spelling of tracked=False)")
     return not system
+
+
+def _sensitive(value: Any) -> Any:
+    """The sensitive input keys as a tuple (a list is accepted); anything else is left for
+    `validate` to refuse, naming it (a bare string is a one-element tuple missing its comma)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _timeout(job_type: str, value: float | tuple[float | None, float | None] | None) -> Timeout | None:
@@ -307,12 +321,30 @@ def validate(spec: HandlerSpec) -> list[str]:
             problems.append(f"{where}: timeout=({soft}, {hard}) needs positive seconds with hard >= soft")
     if spec.queue_timeout is not None and spec.queue_timeout <= 0:
         problems.append(f"{where}: queue_timeout={spec.queue_timeout!r} must be a number of seconds > 0")
+    problems.extend(_sensitive_problems(where, spec.sensitive))
     if spec.schema is not None and not hasattr(spec.schema, "model_validate"):
         problems.append(f"{where}: schema={spec.schema!r} must be a pydantic model class")
     if not spec.tracked and (spec.dedup_key or spec.debounce or spec.concurrency_key in CONCURRENCY_SCOPES):
         problems.append(f"{where}: an untracked job (tracked=False) has no Job row, so no dedup_key, debounce or "
                         "org/user/project key")
     return problems
+
+
+def _sensitive_problems(where: str, keys: Any) -> list[str]:
+    if not isinstance(keys, tuple):
+        return [f"{where}: sensitive={keys!r} must be a tuple of top-level input keys, e.g. sensitive=('password',)"]
+    bad = [key for key in keys if not isinstance(key, str) or not key.strip()]
+    if bad:
+        return [f"{where}: sensitive={keys!r} must name input keys as non-empty strings; not "
+                f"{', '.join(repr(key) for key in bad)}"]
+    nested = [key for key in keys if "." in key]
+    if nested:
+        return [f"{where}: sensitive={keys!r} names top-level input keys only (the whole value is masked); "
+                f"{', '.join(repr(key) for key in nested)} looks like a nested field: name its top-level key"]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        return [f"{where}: sensitive={keys!r} names {', '.join(repr(key) for key in repeated)} more than once"]
+    return []
 
 
 def _template_problems(where: str, template: Any) -> list[str]:

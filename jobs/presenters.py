@@ -2,7 +2,9 @@
 
 The management commands (`enqueue_job`, `jobs`) print through here so that `--json` output
 and tables stay the same everywhere; the dict uses the API's camelCase names and ISO 8601
-timestamps in UTC.
+timestamps in UTC. Given a `viewer`, the input and result are what that person may see
+(`jobs.selectors.payload`: sensitive fields masked, or both withheld); without one (the
+commands, which act with the shell's rights) they are whole.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 
 from jobs.errors import JobValidationError
 from jobs.models import Job, JobAttempt
+from jobs.selectors.payload import visible_payload
+from jobs.selectors.reads import UNSCOPED
 
 
 def iso(value: datetime | None) -> str | None:
@@ -39,19 +43,27 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def job_to_dict(job: Job) -> dict[str, Any]:
+def job_to_dict(job: Job, *, viewer: Any = UNSCOPED, memberships: dict[int, str] | None = None) -> dict[str, Any]:
     """A job as one JSON-able object (the shape of `--json` and of the API's job resource).
+
+    With `viewer` (a user), input and result are as that user may see them: `payloadHidden`
+    then says which permission would show a withheld payload, and `maskedInputFields` names
+    the input fields shown masked. Pass `memberships` (`jobs.selectors.memberships_of`) for a
+    list, to save a query per job.
 
     Names (createdByName, projectName) read the creator and the project: load the job through
     `jobs.selectors`, which joins them, or each job costs up to two more queries."""
+    payload = visible_payload(job, viewer, memberships=memberships)
     return {
         "id": str(job.pk),
         "type": job.type,
         "status": job.status,
         "progress": job.progress,
         "progressMessage": job.progress_message,
-        "input": job.input,
-        "result": job.result,
+        "input": payload.input,
+        "result": payload.result,
+        "payloadHidden": payload.hidden or None,
+        "maskedInputFields": list(payload.masked),
         "error": job.error or None,
         "priority": job.priority,
         "queue": job.queue,

@@ -139,3 +139,25 @@ def session_settings(ctx: JobContext) -> dict[str, Any]:
 def noop(ctx: JobContext) -> dict[str, Any]:
     """Returns at once."""
     return {}
+
+
+# --- the job page (issue: operations console) --------------------------------------------------
+
+
+@handler("test.sensitive", sensitive=("password", "token"))
+def with_secrets(ctx: JobContext) -> dict[str, Any]:
+    """Signs in with input["password"] and input["token"]: fields the job page masks."""
+    ctx.log("signing in as %s", ctx.input.get("user"))
+    return {"signed_in": ctx.input.get("user")}
+
+
+@handler("test.log_lines", max_attempts=2, backoff=Backoff(base=0.1))
+def log_lines(ctx: JobContext) -> dict[str, Any]:
+    """Logs input["lines"] lines (one a warning), then fails its first attempt if input["fail_first"]."""
+    import logging
+
+    for number in range(1, int(ctx.input.get("lines", 3)) + 1):
+        ctx.log("line %s of attempt %s", number, ctx.attempt, level=logging.WARNING if number == 2 else logging.INFO)
+    if ctx.input.get("fail_first") and ctx.attempt == 1:
+        raise RetryableError("first attempt fails on purpose")
+    return {"logged": int(ctx.input.get("lines", 3))}

@@ -1,12 +1,20 @@
-"""Cancel and retry from the admin: the list's actions and the change page's buttons. Each
-calls `jobs.services` one job at a time (the state table's guarded UPDATEs) and reports what
-changed and what was refused; nothing else in the admin writes a Job."""
+"""Cancel and retry from the admin: the list's actions on the selected rows, the "all matching"
+pages (`jobs.admin.bulk`) and the change page's buttons. Each goes through `jobs.services`
+(the state table's guarded UPDATEs, the permission checks, the audit log) and reports what
+changed and, grouped by reason, what was refused; nothing else in the admin writes a Job.
+
+One job (a button, or one selected row) is `job_cancel` / `job_retry`; several selected rows are
+a bulk action (`jobs_cancel_bulk` / `jobs_retry_bulk`), which also needs jobs.bulk_job for jobs
+that are not one's own, at most JOBS_CONSOLE_BULK_MAX of them.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -14,16 +22,27 @@ from django.urls import path, reverse
 
 from audit.actors import Actor, Source
 from jobs import selectors, services
+from jobs.admin import bulk
 from jobs.errors import ConveyorError
 from jobs.models import Job
+from jobs.selectors.search import job_ids_for_bulk, jobs_running_among
 from jobs.services import permissions
 from jobs.states import JobStatus
 
-MAX_ERRORS_LISTED = 10
+
+class JobActionForm(helpers.ActionForm):
+    """The list's action bar, with the reason that the audit log keeps."""
+
+    reason = forms.CharField(
+        label="Reason:", required=False, max_length=bulk.REASON_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"placeholder": "kept in the audit log", "size": 28}),
+    )
 
 
 class JobActionsMixin(admin.ModelAdmin):
-    """Cancel and retry for JobAdmin: actions, per-job views and their URLs."""
+    """Cancel and retry for JobAdmin: actions, per-job views, the bulk pages and their URLs."""
+
+    action_form = JobActionForm
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(permissions.PERMISSION["cancel"])
@@ -31,48 +50,78 @@ class JobActionsMixin(admin.ModelAdmin):
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(permissions.PERMISSION["retry"])
 
+    def has_bulk_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(permissions.PERMISSION["bulk"])
+
     def has_operate_permission(self, request: HttpRequest) -> bool:
         """May cancel or retry jobs (each button shows by its own permission)."""
         return self.has_cancel_permission(request) or self.has_retry_permission(request)
 
+    def bulk_links(self, request: HttpRequest) -> dict[str, str]:
+        """The "all matching" pages this person may open, by action, for the list's filters."""
+        if not self.has_bulk_permission(request):
+            return {}
+        return {action: bulk.bulk_url(action, request) for action in bulk.ACTIONS
+                if getattr(self, f"has_{action}_permission")(request)}
+
     @admin.action(description="Cancel selected jobs", permissions=["cancel"])
     def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.apply_to_jobs(request, _ids(queryset), services.job_cancel, "cancel")
+        self.act_on_selection(request, queryset, "cancel")
 
     @admin.action(description="Retry selected jobs", permissions=["retry"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.apply_to_jobs(request, _ids(queryset), services.job_retry, "retry")
+        self.act_on_selection(request, queryset, "retry")
+
+    def act_on_selection(self, request: HttpRequest, queryset: QuerySet[Job], verb: str) -> None:
+        # ids only: each service call reads and writes the row itself, under its own guard
+        cap = bulk.bulk_max()
+        job_ids, more = job_ids_for_bulk(queryset=queryset, action=None, limit=cap)
+        if more:
+            self.message_user(request, f"More than {cap:,} jobs selected: nothing was done. Use "
+                                       f"\"{verb.capitalize()} all matching...\" for a larger set.", messages.ERROR)
+            return
+        if len(job_ids) == 1:
+            single = services.job_cancel if verb == "cancel" else services.job_retry
+            self.apply_to_jobs(request, job_ids, single, verb)
+            return
+        outcome = bulk.bulk_service(verb)(job_ids=job_ids, by=self.actor(request))
+        asked = jobs_running_among(job_ids=outcome.changed) if verb == "cancel" else 0
+        bulk.report_outcome(self, request, verb, changed=len(outcome.changed), asked_to_stop=asked,
+                            refused=outcome.refused)
+
+    def actor(self, request: HttpRequest) -> Actor:
+        reason = str(request.POST.get("reason", "")).strip()[: bulk.REASON_MAX_LENGTH]
+        return Actor.from_request(request, Source.ADMIN, reason=reason)
 
     def apply_to_jobs(
         self, request: HttpRequest, job_ids: Iterable[Any], service: Callable[..., Job], verb: str
     ) -> None:
-        """Call the service per job; one message for what changed and one for what failed."""
+        """Call the service per job; one message for what changed and one per refusal reason."""
         changed: list[Job] = []
-        failures: list[str] = []
-        by = Actor.from_request(request, Source.ADMIN, reason=str(request.POST.get("reason", ""))[:1000])
+        refused: list[tuple[Any, ConveyorError]] = []
+        by = self.actor(request)
         for job_id in job_ids:
             try:
                 job = service(job_id=job_id, by=by)
             except ConveyorError as exc:
-                failures.append(str(exc))
+                refused.append((job_id, exc))
                 continue
             changed.append(job)
             self.log_change(request, job, f"{verb} via the admin: now {job.status}")
-        if changed:
-            self.message_user(request, _success_message(verb, changed), messages.SUCCESS)
-        if failures:
-            listed = "; ".join(failures[:MAX_ERRORS_LISTED])
-            more = f"; and {len(failures) - MAX_ERRORS_LISTED} more" if len(failures) > MAX_ERRORS_LISTED else ""
-            self.message_user(
-                request, f"Could not {verb} {len(failures)} job(s): {listed}{more}", messages.ERROR
-            )
+        asked = sum(1 for job in changed if job.status == JobStatus.RUNNING) if verb == "cancel" else 0
+        bulk.report_outcome(self, request, verb, changed=len(changed), asked_to_stop=asked, refused=refused)
 
     def get_urls(self) -> list[Any]:
         urls = [
+            # before "<object_id>/cancel/", which would read "bulk" as a job id
+            path("bulk/<str:action>/", self.admin_site.admin_view(self.bulk_view), name="jobs_job_bulk"),
             path("<path:object_id>/cancel/", self.admin_site.admin_view(self.cancel_view), name="jobs_job_cancel"),
             path("<path:object_id>/retry/", self.admin_site.admin_view(self.retry_view), name="jobs_job_retry"),
         ]
         return urls + super().get_urls()
+
+    def bulk_view(self, request: HttpRequest, action: str) -> HttpResponse:
+        return bulk.bulk_view(self, request, action)
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._object_action(request, object_id, services.job_cancel, "cancel")
@@ -94,18 +143,3 @@ class JobActionsMixin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:jobs_job_changelist"))
         self.apply_to_jobs(request, [job_id], service, verb)
         return HttpResponseRedirect(reverse("admin:jobs_job_change", args=[job_id]))
-
-
-def _ids(queryset: QuerySet[Job]) -> list[Any]:
-    # ids only: each service call reads and writes the row itself, under its own guard
-    return list(queryset.order_by().values_list("pk", flat=True))
-
-
-def _success_message(verb: str, jobs: list[Job]) -> str:
-    if verb == "cancel":
-        asked = sum(1 for job in jobs if job.status == JobStatus.RUNNING)
-        message = f"Cancelled {len(jobs) - asked} job(s)."
-        if asked:
-            message += f" Asked {asked} running job(s) to stop at their next progress report."
-        return message
-    return f"Queued {len(jobs)} job(s) again."

@@ -1,15 +1,25 @@
 """The job list's filters. Their choices come from the handler registry and the settings, never
-from a SELECT DISTINCT over the table."""
+from a SELECT DISTINCT over the table.
+
+The queue and the time range are applied by the list's search (`jobs.admin.job_list`), not
+here: the queue has no index, so it is read from the newest jobs only, and how far back that
+goes depends on the time range. These two filters draw the choices and claim their parameters.
+"""
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from typing import Any, cast
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from handlers.registry import all_handlers, registered_types
 from jobs import selectors
+from jobs.admin.job_list import QUEUE_PARAMETER, RANGE_PARAMETERS, list_search
 from jobs.conf import conf
 from jobs.models import Job
 
@@ -64,8 +74,56 @@ class TypeFilter(_RegistryFilter):
 
 class QueueFilter(_RegistryFilter):
     title = "queue"
-    parameter_name = "queue"
+    parameter_name = QUEUE_PARAMETER
     field = "queue"
 
     def choices_from_registry(self) -> list[str]:
         return sorted({spec.queue for spec in all_handlers()} | {conf.default_queue})
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> QuerySet[Job]:
+        return queryset  # applied by the search, bounded with the other filters without an index
+
+
+# the time range's shortcuts: the jobs created in the last ...
+RANGE_PRESETS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(days=1)),
+                 ("Last 7 days", timedelta(days=7)))
+
+
+class CreatedRangeFilter(admin.ListFilter):
+    """The jobs created in a time range: `created__gte` and `created__lt`, ISO 8601 (the overview's
+    chart links with exactly these). Shows the active range, a way to clear it, and shortcuts."""
+
+    title = "created"
+
+    def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in RANGE_PARAMETERS:
+            if name in params:
+                value = params.pop(name)
+                self.used_parameters[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str | None]:
+        return list(RANGE_PARAMETERS)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> QuerySet[Job]:
+        return queryset  # applied by the search: it bounds how far back the unindexed filters read
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+        yield {"selected": not self.used_parameters, "display": "Any time",
+               "query_string": changelist.get_query_string(remove=list(RANGE_PARAMETERS))}
+        # whole minutes: the same link for a minute, and a URL that reads well
+        now = timezone.now().astimezone(UTC).replace(second=0, microsecond=0)
+        for label, span in RANGE_PRESETS:
+            since = (now - span).isoformat().replace("+00:00", "Z")
+            yield {"selected": False, "display": label,
+                   "query_string": changelist.get_query_string({"created__gte": since}, remove=["created__lt"])}
+        if self.used_parameters:
+            state = list_search(self.request)
+            shown = " ".join(part for part in (
+                f"from {state.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if state.since else "",
+                f"until {state.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if state.until else "") if part)
+            yield {"selected": True, "display": shown or "(a range that cannot be read)",
+                   "query_string": changelist.get_query_string()}

@@ -130,3 +130,17 @@ def user_may_act_on(*, user: Any, job: Job, memberships: dict[int, str] | None =
     when `memberships` is given."""
     return may_act(user=user, owner_id=job.created_by_id, organization_id=job.organization_id,
                    memberships=memberships)
+
+
+def owns_job(user: Any, job: Job, memberships: dict[int, str] | None = None) -> bool:
+    """Whether the job is the user's: its creator, or an admin of its organization (what one may
+    always act on and see in full, whatever one's permissions). Without a query when
+    `memberships` is given or the answer does not depend on them."""
+    if not is_person(user):
+        return False
+    if job.created_by_id is not None and job.created_by_id == user.pk:
+        return True
+    if job.organization_id is None:
+        return False
+    roles = memberships_of(user=user) if memberships is None else memberships
+    return roles.get(job.organization_id) == Membership.Role.ADMIN

@@ -14,12 +14,10 @@ shipped groups hold ("Operators" all of them, "Read-only operators" none):
 """
 from __future__ import annotations
 
-from typing import Any
-
 from audit.actors import Actor
 from jobs.errors import NotPermitted
-from jobs.models import Job, Membership
-from jobs.selectors.access import is_person, memberships_of
+from jobs.models import Job
+from jobs.selectors.access import owns_job
 
 PERMISSION = {
     "cancel": "jobs.cancel_job",
@@ -31,16 +29,8 @@ PERMISSION = {
 
 
 
-def owns(user: Any, job: Job, memberships: dict[int, str] | None = None) -> bool:
-    """Whether the job is the user's by creation or as an admin of its organization."""
-    if not is_person(user):
-        return False
-    if job.created_by_id is not None and job.created_by_id == user.pk:
-        return True
-    if job.organization_id is None:
-        return False
-    roles = memberships_of(user=user) if memberships is None else memberships
-    return roles.get(job.organization_id) == Membership.Role.ADMIN
+# the job is the user's: its creator, or an admin of its organization
+owns = owns_job
 
 
 def may(by: Actor | None, action: str, job: Job | None = None, memberships: dict[int, str] | None = None) -> bool:

@@ -10,7 +10,7 @@ import logging
 
 from jobs import services
 from jobs.models import Job
-from jobs.worker import outage
+from jobs.worker import log_lines, outage
 
 logger = logging.getLogger("conveyor.worker")
 
@@ -30,6 +30,10 @@ class JobRowLink:
             return False
         outage.reachable(self.job.pk)
         return live.cancel_requested
+
+    def write_log(self, attempt: int, level: int, message: str) -> None:
+        """Keep a line of the job's log for its page (best effort)."""
+        log_lines.keep_line(job_id=self.job.pk, attempt=attempt, level=level, message=message)
 
     def cancel_requested(self) -> bool:
         try:

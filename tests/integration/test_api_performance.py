@@ -28,8 +28,10 @@ from tests.api_support import client_for, make_person
 N_JOBS = 100_000
 TYPES = ["build_tiles", "pro_eligibility_tests", "syncGeometriesToAirtable", "syncMetadataFromAirtable",
          "Import", "Export", "Validation", "TestRun"]
-# One page, its count, authentication (token, the user's other tokens) and memberships.
-MAX_QUERIES = 6
+# One page, its count, authentication (token, the user's other tokens), memberships, and the
+# user's permissions (their own and their groups', read once: what of other people's inputs
+# they may see).
+MAX_QUERIES = 8
 
 # every test runs in a savepoint of the module's transaction (and pytest-django sets up the
 # test database only for tests marked so)

@@ -67,3 +67,16 @@ def test_people_who_may_not_view_jobs_are_refused():
     client.force_login(user)
     assert client.get("/admin/console/failures/").status_code == 403
     assert Client().get("/admin/console/failures/").status_code == 302  # to the login page
+
+
+def test_a_groups_links_find_exactly_its_jobs_in_the_job_list():
+    for n in range(2):
+        fail("demo.sleep", f"ValueError: customer {n} not found")
+    fail("demo.sleep", "OSError: disk full")
+    (key,) = {g for g in Job.objects.filter(error__startswith="ValueError").values_list("error_group", flat=True)}
+    page = browser_for(OPERATORS).get("/admin/jobs/job/", {"q": f"group:{key} status:failed"})
+    assert page.status_code == 200
+    listed = set(re.findall(r"/admin/jobs/job/([0-9a-f-]{36})/change/", page.content.decode()))
+    assert listed == {str(pk) for pk in Job.objects.filter(error_group=key).values_list("pk", flat=True)}
+    preview = browser_for(READ_ONLY).get("/admin/jobs/job/bulk/retry/", {"q": f"group:{key} status:failed"})
+    assert preview.status_code == 403

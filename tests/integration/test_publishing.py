@@ -282,6 +282,8 @@ def test_a_bulk_publish_that_fails_part_way_holds_the_rest_for_the_sweeper(monke
     calls = []
 
     def failing_second_time(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not any(str(command[0][0]).upper() == "LPUSH" for command in self.command_stack):
+            return original(self, *args, **kwargs)  # not a publish: the metrics' flush, say
         calls.append(1)
         if len(calls) == 2:
             self.reset()

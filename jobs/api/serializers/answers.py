@@ -16,8 +16,12 @@ class JobSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=JobStatus.values)
     progress = serializers.IntegerField(min_value=0, max_value=100)
     progressMessage = serializers.CharField(allow_blank=True)
-    input = serializers.JSONField()
+    input = serializers.JSONField(allow_null=True, help_text="null when `payloadHidden` says why")
     result = serializers.JSONField(allow_null=True)
+    payloadHidden = serializers.CharField(
+        allow_null=True, help_text="Why input and result are withheld from you (a permission you lack), or null.")
+    maskedInputFields = serializers.ListField(
+        child=serializers.CharField(), help_text="Input fields its handler declares sensitive, shown masked to you.")
     error = serializers.CharField(allow_null=True)
     priority = serializers.IntegerField()
     queue = serializers.CharField()

@@ -67,9 +67,10 @@ CREATED_RESPONSES = {
 # --- steps of more than one view ---------------------------------------------------------------
 
 
-def page_body(page: JobPage) -> dict[str, Any]:
+def page_body(page: JobPage, *, user: Any = None, memberships: dict[int, str] | None = None) -> dict[str, Any]:
+    """A page of jobs as the API answers it; inputs and results as `user` may see them."""
     return {
-        "jobs": [presenters.job_to_dict(job) for job in page.items],
+        "jobs": [presenters.job_to_dict(job, viewer=user, memberships=memberships) for job in page.items],
         "pagination": {
             "total": page.total,
             "totalIsExact": page.total_is_exact,
@@ -85,9 +86,10 @@ def list_jobs(request: Request, query_class: type[s.JobListQuerySerializer], **s
     project or an organization from the path)."""
     query = valid(query_class, request.query_params)
     arguments = {**query.selector_arguments(), **scope}
-    page = selectors.job_list(visible_to=request.user, memberships=viewer(request).memberships,
+    who = viewer(request)
+    page = selectors.job_list(visible_to=request.user, memberships=who.memberships,
                               exact_total_max=conf.api_exact_total_max, **arguments)
-    return Response(page_body(page))
+    return Response(page_body(page, user=request.user, memberships=who.memberships))
 
 
 def create_job(

@@ -56,8 +56,9 @@ class JobDetailView(JobsApiView):
                    description="404 for a job that does not exist and for one you may not see alike.",
                    responses={200: s.JobDetailSerializer, **errors(400, 404)}, tags=["jobs"])
     def get(self, request: Request, id: str) -> Response:
-        job = viewer(request).job(id)
-        data = presenters.job_to_dict(job)
+        who = viewer(request)
+        job = who.job(id)
+        data = presenters.job_to_dict(job, viewer=request.user, memberships=who.memberships)
         data["attemptHistory"] = [presenters.attempt_to_dict(attempt) for attempt in selectors.job_attempts(job=job)]
         return Response(data)
 
