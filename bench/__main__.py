@@ -65,6 +65,8 @@ def measure(bench: Bench, parts: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {name: report.summarize(values) for name, values in runs.items()}
     if "api" in parts and not args.skip_api:
         results["api"] = api.measure(args, bench)
+    if "console" in parts and not args.skip_api:
+        results["console"] = console.measure(args, bench)
     bench.reset()
     return results
 

@@ -12,7 +12,7 @@ from bench import limited
 from bench.report import RESULTS_DIR
 from bench.workers import EVENTS, WORKER_SETTINGS
 
-PARTS = ("drain", "bulk", "latency", "api")
+PARTS = ("drain", "bulk", "latency", "api", "console")
 
 
 def parse_args(argv: list[str], description: str) -> argparse.Namespace:

@@ -119,6 +119,6 @@ def table_rows(r: dict[str, Any]) -> list[Row]:
     if "statements" in r:
         add("SQL statements per create", r["statements"]["sql_per_create"], None)
         add("SQL statements per run (claim to result stored)", r["statements"]["sql_per_run"], None)
-    for name, stats in r.get("api", {}).items():
+    for name, stats in [*r.get("api", {}).items(), *r.get("console", {}).items()]:
         add(name, stats, None)
     return rows

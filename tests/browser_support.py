@@ -110,15 +110,26 @@ class Launcher:
         assert admin and flower, f"login details missing from the banner:\n{text[-5000:]}"
         return (admin.group(1), admin.group(2)), (flower.group(1), flower.group(2))
 
-    def enqueue(self, job_type: str, job_input: dict[str, Any]) -> str:
-        """A job through `manage.py enqueue_job --wait`: its id, once it completed."""
+    def enqueue(self, job_type: str, job_input: dict[str, Any], *, wait: bool = True,
+                expect: str = "completed") -> str:
+        """A job through `manage.py enqueue_job`: its id, once it ended `expect` (with `wait`)."""
         done = subprocess.run([sys.executable, "manage.py", "enqueue_job", job_type, "--input", json.dumps(job_input),
-                               "--wait", "--json"], cwd=BASE_DIR, env=self.env, capture_output=True, text=True,
-                              timeout=120)
-        assert done.returncode == 0, f"enqueue_job failed:\n{done.stdout}\n{done.stderr}"
+                               *(["--wait"] if wait else []), "--json"], cwd=BASE_DIR, env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        # with --wait, a job that did not complete exits 1 (after printing it)
+        expected_code = 1 if wait and expect != "completed" else 0
+        assert done.returncode == expected_code, f"enqueue_job: {done.returncode}\n{done.stdout}\n{done.stderr}"
         job = json.loads(done.stdout)
-        assert job["status"] == "completed", job
+        if wait:
+            assert job["status"] == expect, job
         return str(job["id"])
+
+    def manage(self, *args: str) -> str:
+        """`manage.py ARGS` against the launcher's database: its output (exit 0 asserted)."""
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
 
     def stop(self) -> None:
         """SIGINT, as Ctrl-C; then SIGKILL to whatever is left, each process by its PID."""
