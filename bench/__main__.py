@@ -7,7 +7,7 @@
    events on and off (`--events`), then a backlog of a
    concurrency-limited type drained by those settings (bench/limited.py); bulk enqueue;
    latency on idle workers; CPU of producer, workers, Redis and PostgreSQL.
-3. The API and admin at 100,000 and 1,000,000 rows (unless --skip-api).
+3. The API and admin at 100,000 and 1,000,000 rows, and the console's pages at the largest (unless --skip-api).
 4. One table on stdout, medians with min and max, and the same as JSON in bench/results/.
 Figures are only comparable within one run: the machine is shared and noisy.
 """
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import api, cli, drain, latency, report
+from bench import api, cli, console, drain, latency, report
 from bench.environment import Bench, prepare_environment
 from bench.workers import WORKER_SETTINGS
 
@@ -56,7 +56,7 @@ def measure(bench: Bench, parts: set[str]) -> dict[str, Any]:
     """Every part's figures: those of the repeated parts summarized, the API's as measured."""
     args = bench.args
     runs: dict[str, list[dict[str, float]]] = {}
-    for rep in range(args.repeat if parts - {"api"} else 0):
+    for rep in range(args.repeat if parts - {"api", "console"} else 0):
         print(f"repetition {rep + 1}/{args.repeat} ...", flush=True)
         for name, figures in repetition(bench, parts, rep):
             runs.setdefault(name, []).append(figures)

@@ -107,6 +107,21 @@ def test_backlog_gauges_follow_the_table() -> None:
     assert value(samples, "conveyor_metrics_collector_errors", reason="database") == 0
 
 
+def test_paused_queues_and_types_show_while_paused() -> None:
+    samples = scrape()
+    for queue in gauges.known_queues():  # every queue has a series, at 0 while it runs
+        assert samples[("conveyor_queue_paused", (("queue", queue),))] == 0
+    assert not [key for key in samples if key[0] == "conveyor_type_paused"]
+    services.pause_set(kind="queue", name="attachments", by=None)
+    services.pause_set(kind="type", name="demo.sleep", by=None)
+    samples = scrape()
+    assert value(samples, "conveyor_queue_paused", queue="attachments") == 1
+    assert value(samples, "conveyor_queue_paused", queue="default") == 0
+    assert value(samples, "conveyor_type_paused", type="demo.sleep") == 1
+    services.pause_lift(kind="queue", name="attachments", by=None)
+    assert value(scrape(), "conveyor_queue_paused", queue="attachments") == 0
+
+
 def test_the_gauges_are_shared_for_the_cache_time() -> None:
     with override_settings(JOBS_METRICS_CACHE_SECONDS=60):
         services.job_create(type="demo.sleep", input={})
