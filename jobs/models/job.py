@@ -244,9 +244,13 @@ class Job(models.Model):
                          condition=Q(status="queued", expires_at__isnull=False)),
             # the console's per-minute rollup reads jobs by the time they finished
             models.Index(fields=["completed_at"], name="job_completed_idx", condition=Q(completed_at__isnull=False)),
-            # failures grouped by error, read from the index alone
-            models.Index(fields=["error_group", "type", "completed_at"], name="job_failed_group_idx",
-                         condition=Q(status="failed")),
+            # failures grouped by error (and the retries waiting after the same error), read from
+            # the index alone; only jobs whose last attempt failed have an entry
+            models.Index(fields=["error_group", "status", "type", "completed_at"], name="job_failed_group_idx",
+                         condition=~Q(error_group="")),
+            # the console's search by dedup key (and its prefix); only jobs with a key have an entry
+            models.Index(fields=["dedup_key"], name="job_dedup_key_idx", opclasses=["varchar_pattern_ops"],
+                         condition=Q(dedup_key__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=JobStatus.values), name="job_status_valid"),

@@ -1,8 +1,8 @@
 """Failures grouped by error (`jobs.error_groups`): how many jobs failed with each kind of
 error, when first and last, of which types; and the jobs of one group for a bulk action.
 
-The groups are read from `job_failed_group_idx` alone (error group, type, completed_at of the
-failed jobs): one index-only scan, whatever the size of the table.
+The groups are read from `job_failed_group_idx` alone (error group, status, type, completed_at
+of the jobs whose last attempt failed): one index-only scan, whatever the size of the table.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def failure_groups(*, since: datetime | None = None, limit: int = 50) -> list[Fa
     if since is not None:
         failed = failed.filter(completed_at__gte=since)
     rows = (failed.order_by().values("error_group", "type")
-            .annotate(count=Count("pk"), first=Min("completed_at"), last=Max("completed_at")))
+            .annotate(count=Count("*"), first=Min("completed_at"), last=Max("completed_at")))
     groups: dict[str, FailureGroup] = defaultdict(lambda: FailureGroup(key=""))
     for row in rows:
         group = groups[row["error_group"]]
@@ -72,5 +72,5 @@ def failure_group_jobs(*, key: str, statuses: tuple[str, ...] = (JobStatus.FAILE
 def failure_group_retrying(*, keys: list[str]) -> dict[str, int]:
     """How many queued jobs wait for a retry after each group's error."""
     rows = (Job.objects.filter(status=JobStatus.QUEUED, error_group__in=keys).order_by()
-            .values("error_group").annotate(count=Count("pk")))
+            .values("error_group").annotate(count=Count("*")))
     return {row["error_group"]: row["count"] for row in rows}

@@ -21,9 +21,9 @@ match any of them):
 
 Speed at millions of rows. Ids are a range of the primary key, never a LIKE on text; status,
 type, organization, project, creator and the time range each have an index that starts with
-the column and goes on with created_at, the list's order. Queue, dedup key, error text and
-input fields have none (an index per JSON field, or a trigram index on the errors, would tax
-every write of every job): with one of them, the search looks only at the newest
+the column and goes on with created_at, the list's order; dedup keys and failure groups have
+theirs. Queue, error text and input fields have none (an index per JSON field, or a trigram
+index on the errors, would tax every write of every job): with one of them, the search looks only at the newest
 JOBS_CONSOLE_SCAN_ROWS jobs (of the time range, when one is given), a range of the
 created_at index, and says so.
 """
@@ -60,7 +60,7 @@ __all__ = [
     "scan_rows_setting", "search_jobs",
 ]
 
-DEFAULT_SCAN_ROWS = 100_000
+DEFAULT_SCAN_ROWS = 25_000
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,12 @@ def _indexed(qs: QuerySet[Job], search: JobSearch) -> tuple[QuerySet[Job], list[
         qs = qs.filter(status__in=list(search.statuses))
     if search.types:
         qs = qs.filter(type__in=list(search.types))
-    if search.error_groups:  # with status:failed, the failure groups' index serves it
+    if search.dedup_keys:  # job_dedup_key_idx serves a key and a prefix alike
+        keys = Q()
+        for key in search.dedup_keys:
+            keys |= Q(dedup_key__startswith=key[:-1]) if key.endswith("*") else Q(dedup_key=key)
+        qs = qs.filter(keys)
+    if search.error_groups:  # the failure groups' index serves it
         qs = qs.filter(error_group__in=[group.lower() for group in search.error_groups])
     for name, column, find in (("org", "organization", lambda ref: organization_find(ref=ref)),
                                ("project", "project", lambda ref: project_find(project_id=ref)),
@@ -154,11 +159,6 @@ def scan_floor(search: JobSearch, rows: int) -> datetime | None:
 def _row_filters(qs: QuerySet[Job], search: JobSearch) -> QuerySet[Job]:
     if search.queues:
         qs = qs.filter(queue__in=list(search.queues))
-    if search.dedup_keys:
-        keys = Q()
-        for key in search.dedup_keys:
-            keys |= Q(dedup_key__startswith=key[:-1]) if key.endswith("*") else Q(dedup_key=key)
-        qs = qs.filter(keys)
     for text in search.errors:
         qs = qs.filter(error__icontains=text)
     for number, match in enumerate(search.inputs):

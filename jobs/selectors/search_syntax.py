@@ -102,7 +102,7 @@ class JobSearch:
     @property
     def reads_rows(self) -> bool:
         """Whether a filter has no index and is checked row by row (so the scan is bounded)."""
-        return bool(self.queues or self.dedup_keys or self.errors or self.inputs)
+        return bool(self.queues or self.errors or self.inputs)
 
     @property
     def is_empty(self) -> bool:

@@ -520,6 +520,7 @@ def _populate(now: datetime) -> list[uuid.UUID]:
                 row["type"] = "Rare" if n % 1000 == 7 else rng.choice(["Import", "Export", "Validation", "TestRun"])
                 row["status"] = rng.choice(["queued", "running", "completed", "failed", "cancelled"])
                 row["error"] = "disk full" if rng.random() < 0.01 else ""
+                row["dedup_key"] = f"attachment-{n}" if n % 10 == 0 else None
                 row["input"] = fields["input"].get_db_prep_save({"n": n}, connection)
                 row["created_at"] = row["updated_at"] = now - timedelta(seconds=30 * n)
                 ids.append(row["id"])
@@ -557,6 +558,8 @@ def test_postgresql_reads_each_filter_through_an_index(client: Client, settings:
         "type and status": ("type:Import status:queued", None),
         "error text, bounded": ('error:"disk full"', "job_created_idx"),
         "input field, bounded": ("input.n=42", "job_created_idx"),
+        "dedup key": ("dedup:attachment-420", "job_dedup_key_idx"),
+        "dedup key prefix": ("dedup:attachment-42*", "job_dedup_key_idx"),
     }
     for name, (q, index) in cases.items():
         plan = _plan_of_the_page(client, q)
