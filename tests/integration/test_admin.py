@@ -201,7 +201,7 @@ def test_retry_action_requeues_failed_and_cancelled_and_refuses_running(client: 
 
 
 def test_actions_call_the_services(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, Any]] = []
+    calls: list[tuple[Any, ...]] = []
 
     def spy(name: str, real: Any) -> Any:
         def service(*, job_id: Any, by: Any) -> Job:

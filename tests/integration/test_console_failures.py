@@ -73,7 +73,7 @@ def test_a_groups_links_find_exactly_its_jobs_in_the_job_list():
     for n in range(2):
         fail("demo.sleep", f"ValueError: customer {n} not found")
     fail("demo.sleep", "OSError: disk full")
-    (key,) = {g for g in Job.objects.filter(error__startswith="ValueError").values_list("error_group", flat=True)}
+    (key,) = set(Job.objects.filter(error__startswith="ValueError").values_list("error_group", flat=True))
     page = browser_for(OPERATORS).get("/admin/jobs/job/", {"q": f"group:{key} status:failed"})
     assert page.status_code == 200
     listed = set(re.findall(r"/admin/jobs/job/([0-9a-f-]{36})/change/", page.content.decode()))
