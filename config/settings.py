@@ -220,7 +220,7 @@ JOBS_METRICS_CACHE_SECONDS = env.env_float("JOBS_METRICS_CACHE_SECONDS", 5.0, mi
 # searches over unindexed fields bounded to the newest rows, bulk actions capped, the handler's
 # last log lines kept per job in Redis.
 JOBS_CONSOLE_REFRESH_SECONDS = env.env_float("JOBS_CONSOLE_REFRESH_SECONDS", 5.0, minimum=0)
-JOBS_CONSOLE_SCAN_ROWS = env.env_int("JOBS_CONSOLE_SCAN_ROWS", 25_000, minimum=1)
+JOBS_CONSOLE_SCAN_ROWS = env.env_int("JOBS_CONSOLE_SCAN_ROWS", 10_000, minimum=1)
 JOBS_CONSOLE_BULK_MAX = env.env_int("JOBS_CONSOLE_BULK_MAX", 1_000, minimum=1)
 JOBS_LOG_LINES_KEPT = env.env_int("JOBS_LOG_LINES_KEPT", 200, minimum=0)
 JOBS_LOG_RETENTION_SECONDS = env.env_int("JOBS_LOG_RETENTION_SECONDS", 7 * 86400, minimum=1)

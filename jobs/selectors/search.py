@@ -60,7 +60,7 @@ __all__ = [
     "scan_rows_setting", "search_jobs",
 ]
 
-DEFAULT_SCAN_ROWS = 25_000
+DEFAULT_SCAN_ROWS = 10_000
 
 
 @dataclass(frozen=True)
