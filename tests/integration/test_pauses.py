@@ -21,7 +21,7 @@ from jobs.models import Job, Pause
 from jobs.services import sweeper
 from jobs.testing import jobs_recorded
 from tests.api_support import client_for
-from tests.factories import make_user
+from tests.factories import job_in_status, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,6 +173,11 @@ def test_the_api_refuses_a_read_only_operator_cancel_and_retry_with_403_and_reco
     refused = client_for(rita).post("/api/jobs/bulk/cancel", {"ids": [str(job.pk)]}, format="json").json()
     assert refused["changed"] == 0 and refused["errors"][0]["status"] == 403
     assert row(job).status == "queued"
+    failed = job_in_status("failed")
+    assert client_for(rita).post(f"/api/jobs/{failed.pk}/retry").status_code == 403
+    refused = client_for(rita).post("/api/jobs/bulk/retry", {"statuses": ["failed"]}, format="json").json()
+    assert refused["changed"] == 0 and {error["status"] for error in refused["errors"]} == {403}
+    assert row(failed).status == "failed"
     done = client_for(olga).post(f"/api/jobs/{job.pk}/cancel", {"reason": "wrong customer"}, format="json")
     assert done.status_code == 200
     entry = AuditEntry.objects.get(action="cancel")
@@ -186,6 +191,11 @@ def test_the_command_pauses_resumes_and_refuses_a_read_only_operator_with_a_non_
         call_command("jobs", "pause", "type", "demo.sleep", "--as", "rita")
     with pytest.raises(CommandError, match="rita may not cancel"):
         call_command("jobs", "cancel", str(job.pk), "--as", "rita")
+    failed = job_in_status("failed")
+    with pytest.raises(CommandError, match="rita may not retry .* 'jobs.retry_job'"):
+        call_command("jobs", "retry", str(failed.pk), "--as", "rita")
+    with pytest.raises(CommandError, match="rita may not resume"):
+        call_command("jobs", "resume", "type", "demo.sleep", "--as", "rita")
     with pytest.raises(CommandError, match="--as: no active user 'nobody'"):
         call_command("jobs", "pause", "type", "demo.sleep", "--as", "nobody")
     with pytest.raises(CommandError, match="--until: 'tomorrow' is neither"):
