@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from handlers.registry import registered_types
 from observability.gauges import GaugeReading, cached_reading, known_queues
 from telemetry import metrics, recorder
 
@@ -93,9 +94,9 @@ def backlog_families(reading: GaugeReading) -> Iterator[Metric]:
     queues, types = _gauge(metrics.QUEUE_PAUSED), _gauge(metrics.TYPE_PAUSED)
     for queue in sorted(per_queue):
         queues.add_metric([queue], 1.0 if ("queue", queue) in paused else 0.0)
-    for kind, name in sorted(paused):
-        if kind == "type":
-            types.add_metric([name], 1.0)
+    # every type with a job record, at 0 while it runs: a panel or an alert has a series to read
+    for job_type in sorted(set(registered_types(tracked=True)) | {name for kind, name in paused if kind == "type"}):
+        types.add_metric([job_type], 1.0 if ("type", job_type) in paused else 0.0)
     yield from (queues, types)
 
 

@@ -122,7 +122,7 @@ BROKER_LENGTH = _gauge("conveyor_broker_queue_length", "Messages waiting in Redi
                        "queue")
 CONSUMERS = _gauge("conveyor_queue_consumers", "Live workers consuming the queue.", "queue")
 QUEUE_PAUSED = _gauge("conveyor_queue_paused", "1 while the queue is paused, else 0.", "queue")
-TYPE_PAUSED = _gauge("conveyor_type_paused", "1 while the job type is paused (only paused types are listed).", "type")
+TYPE_PAUSED = _gauge("conveyor_type_paused", "1 while the job type is paused, else 0.", "type")
 WORKERS = _gauge("conveyor_workers", "Live workers (their liveness record is fresh).")
 SLOTS_BUSY = _gauge("conveyor_worker_slots_busy", "Worker processes running a task now, all live workers.")
 SLOTS_IDLE = _gauge("conveyor_worker_slots_idle", "Worker processes free for a task, all live workers.")

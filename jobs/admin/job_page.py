@@ -141,7 +141,8 @@ def _flower(job: Job) -> tuple[str, str]:
         return "", ("no message yet: the job waits in the database (for its run time, a free slot of its limit, "
                     "or a pause)")
     return (f"{settings.FLOWER_URL}/task/{job.current_task_id}",
-            "in Flower (the current message; earlier attempts' tasks: search this job's id in Flower's Tasks tab)")
+            "in Flower (the current message; for the tasks of earlier attempts, search the job id in the Tasks "
+            "tab of Flower)")
 
 
 def _facts(job: Job) -> list[tuple[str, str]]:

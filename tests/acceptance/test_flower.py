@@ -229,7 +229,7 @@ def test_the_admin_job_page_links_the_current_task_in_flower(admin_client: Any) 
     page = admin_client.get(f"/admin/jobs/job/{published.pk}/change/").content.decode()
     link = f'href="https://flower.example.com/task/{run_job_task_id(published.pk, published.token)}"'
     assert link in page
-    assert "search this job's id in Flower" in page
+    assert "search the job id in the Tasks tab of Flower" in page
 
     page = admin_client.get(f"/admin/jobs/job/{held.pk}/change/").content.decode()
     assert "no message yet" in page and "flower.example.com/task/" not in page

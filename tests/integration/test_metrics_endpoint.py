@@ -111,7 +111,7 @@ def test_paused_queues_and_types_show_while_paused() -> None:
     samples = scrape()
     for queue in gauges.known_queues():  # every queue has a series, at 0 while it runs
         assert samples[("conveyor_queue_paused", (("queue", queue),))] == 0
-    assert not [key for key in samples if key[0] == "conveyor_type_paused"]
+    assert samples[("conveyor_type_paused", (("type", "demo.sleep"),))] == 0
     services.pause_set(kind="queue", name="attachments", by=None)
     services.pause_set(kind="type", name="demo.sleep", by=None)
     samples = scrape()
