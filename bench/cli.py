@@ -24,7 +24,9 @@ def parse_args(argv: list[str], description: str) -> argparse.Namespace:
     parser.add_argument("--latency-jobs", type=int, default=500, help="Jobs in the latency run (default 500).")
     parser.add_argument("--latency-rate", type=float, default=50.0, help="Jobs per second in the latency run.")
     parser.add_argument("--api-rows", default="100000,1000000", help="Row counts for the API figures.")
-    parser.add_argument("--skip-api", action="store_true", help="Leave out the API and admin figures.")
+    parser.add_argument("--skip-api", action="store_true", help="Leave out the API, admin and console figures.")
+    parser.add_argument("--console-viewing", type=float, default=30.0, metavar="S",
+                        help="How long ten viewers load the console's overview every 2 s (PostgreSQL only; 30).")
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="Run only these parts (repeatable); all of them by default.")
     parser.add_argument("--workers", default=None, help="Worker settings for the drain, comma-separated, from: "

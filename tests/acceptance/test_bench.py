@@ -75,7 +75,7 @@ def run_bench(args: list[str], env: dict[str, str], timeout: float = 280) -> sub
 def bench_args(results: Path) -> list[str]:
     return ["--jobs", str(JOBS), "--repeat", "1", "--latency-jobs", "10", "--latency-rate", "100",
             "--api-rows", str(API_ROWS), "--workers", "solo", "--results-dir", str(results),
-            "--limited-jobs", str(LIMITED_JOBS), "--limited-ms", "10"]
+            "--limited-jobs", str(LIMITED_JOBS), "--limited-ms", "10", "--console-viewing", "6"]
 
 
 def the_report(results: Path) -> dict[str, Any]:
@@ -116,6 +116,10 @@ def check_report(report: dict[str, Any], output: str) -> None:
     for label in ("GET /api/jobs (default)", "GET /api/jobs?statuses=failed", "GET /api/jobs?projectId=",
                   "GET /api/v1/orgs/{id}/jobs/stats", "admin job list page", "GET /api/jobs (default), member"):
         assert api[f"{label} p95 at {API_ROWS:,} rows, ms"]["median"] > 0, label
+    console = r["console"]
+    for label in ("console overview", "console failure groups (all)", "job list q=input.customer_id=",
+                  "job page (queued, why it waits)"):
+        assert console[f"{label} p95 at {API_ROWS:,} rows, ms"]["median"] > 0, label
     # the table on stdout: each part, and a ratio computed within the run
     for line in ("drain (2 solo workers, events on), jobs/s", "drain (2 solo workers, events off), jobs/s",
                  "enqueue one by one (2 solo workers, events on), jobs/s",
