@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import Job
+from jobs.testing import jobs_recorded
 from telemetry import liveness
 from tests.factories import job_in_status
 from tests.processes import BASE_DIR, Process, ProcessGroup, child_environment, wait_for
@@ -144,7 +145,9 @@ def _rescuer_lines(log: str) -> int:
 
 
 def _stale_running_job() -> Job:
-    job = job_in_status("running", type="test.noop")
+    # its message is recorded, not sent: the live worker must not claim it before the test does
+    with jobs_recorded():
+        job = job_in_status("running", type="test.noop")
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     return job
 
