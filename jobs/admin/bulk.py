@@ -34,7 +34,6 @@ from jobs.admin.job_list import RANGE_PARAMETERS, list_search
 from jobs.errors import ConveyorError
 from jobs.selectors.search import job_ids_for_bulk, jobs_running_among
 
-DEFAULT_BULK_MAX = 1_000
 REASON_MAX_LENGTH = 1000
 EXAMPLES_PER_REFUSAL = 5
 # the parameters of a list page that are not filters
@@ -50,7 +49,7 @@ ACTIONS: dict[str, dict[str, str]] = {
 
 def bulk_max() -> int:
     """JOBS_CONSOLE_BULK_MAX: the most jobs one bulk action of the console touches."""
-    return max(1, int(getattr(settings, "JOBS_CONSOLE_BULK_MAX", DEFAULT_BULK_MAX)))
+    return int(settings.JOBS_CONSOLE_BULK_MAX)  # config/settings.py reads and checks it
 
 
 def bulk_service(action: str) -> Callable[..., services.BulkOutcome]:

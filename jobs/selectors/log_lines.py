@@ -20,20 +20,18 @@ from django.conf import settings
 from telemetry import redis_client
 
 KEY_PREFIX = "conveyor:joblog:"
-DEFAULT_LINES_KEPT = 200
-DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600
 # a longer message is cut: a handler logging a whole payload must not fill Redis
 MESSAGE_MAX_CHARS = 2000
 
 
 def lines_kept() -> int:
     """How many lines are kept per job (JOBS_LOG_LINES_KEPT; 0 keeps none)."""
-    return max(0, int(getattr(settings, "JOBS_LOG_LINES_KEPT", DEFAULT_LINES_KEPT)))
+    return int(settings.JOBS_LOG_LINES_KEPT)
 
 
 def retention_seconds() -> int:
     """How long a job's lines stay after its last one (JOBS_LOG_RETENTION_SECONDS)."""
-    return max(1, int(getattr(settings, "JOBS_LOG_RETENTION_SECONDS", DEFAULT_RETENTION_SECONDS)))
+    return int(settings.JOBS_LOG_RETENTION_SECONDS)
 
 
 def log_key(job_id: Any) -> str:

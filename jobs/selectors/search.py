@@ -55,12 +55,11 @@ from jobs.selectors.tenancy import organization_find, project_find, user_find
 from jobs.states import ACTION_FROM
 
 __all__ = [
-    "DEFAULT_SCAN_ROWS", "KEYS", "MIN_ID_PREFIX", "IdRange", "InputMatch", "JobSearch", "SearchError", "SearchResult",
+    "KEYS", "MIN_ID_PREFIX", "IdRange", "InputMatch", "JobSearch", "SearchError", "SearchResult",
     "id_range", "job_ids_for_bulk", "jobs_running_among", "parse_search", "parse_time_range", "scan_floor",
     "scan_rows_setting", "search_jobs",
 ]
 
-DEFAULT_SCAN_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class SearchResult:
 
 def scan_rows_setting() -> int:
     """JOBS_CONSOLE_SCAN_ROWS: how many of the newest jobs a filter without an index reads."""
-    return max(1, int(getattr(settings, "JOBS_CONSOLE_SCAN_ROWS", DEFAULT_SCAN_ROWS)))
+    return int(settings.JOBS_CONSOLE_SCAN_ROWS)  # config/settings.py reads and checks it
 
 
 def search_jobs(queryset: QuerySet[Job], search: JobSearch, *, scan_rows: int | None = None) -> SearchResult:
